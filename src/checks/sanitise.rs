@@ -1,0 +1,190 @@
+//! The one place text from a dependency (or about one) is made safe to show: no URL password,
+//! one line, bounded length. HTML escaping is the status page's job, on top of this.
+
+/// Longest text kept, in characters; longer text is cut and ends with `…`.
+const MAX_CHARS: usize = 200;
+
+/// Replaces the passwords of the configured URLs wherever they appear, then sanitises.
+#[derive(Clone, Default)]
+pub struct Sanitiser {
+    secrets: Vec<String>,
+}
+
+impl Sanitiser {
+    /// A sanitiser that also hides the passwords found in `urls` (raw and percent-decoded).
+    pub fn new<'a>(urls: impl IntoIterator<Item = &'a str>) -> Sanitiser {
+        let mut secrets: Vec<String> = urls
+            .into_iter()
+            .filter_map(password)
+            .flat_map(|p| [percent_decode(p), p.to_owned()])
+            .filter(|s| !s.is_empty())
+            .collect();
+        // Longest first, so a password containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Sanitiser { secrets }
+    }
+
+    /// `raw` without configured passwords, then through [`sanitise`].
+    pub fn clean(&self, raw: &str) -> String {
+        let mut text = raw.to_owned();
+        for secret in &self.secrets {
+            text = text.replace(secret.as_str(), "***");
+        }
+        sanitise(&text)
+    }
+}
+
+impl std::fmt::Debug for Sanitiser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sanitiser({} secrets)", self.secrets.len())
+    }
+}
+
+/// Masks the password of every `scheme://user:password@host` in `raw`, folds control
+/// characters and runs of white space into one space, and cuts the text to 200 characters.
+pub fn sanitise(raw: &str) -> String {
+    let masked = mask_url_passwords(raw);
+    let mut out = String::with_capacity(masked.len().min(MAX_CHARS + 3));
+    let mut chars = 0;
+    let mut pending_space = false;
+    for c in masked.chars() {
+        if c.is_whitespace() || c.is_control() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if chars == MAX_CHARS {
+            out.push('…');
+            return out;
+        }
+        if pending_space {
+            out.push(' ');
+            chars += 1;
+            pending_space = false;
+            if chars == MAX_CHARS {
+                out.push('…');
+                return out;
+            }
+        }
+        out.push(c);
+        chars += 1;
+    }
+    out
+}
+
+/// The password of a URL's authority (`scheme://user:password@host`), if it has one.
+fn password(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    Some(&userinfo[userinfo.find(':')? + 1..])
+}
+
+/// Rewrites every `://user:password@` in free text to `://user:***@`.
+fn mask_url_passwords(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the first character that cannot be part of it in free text.
+        let end = tail
+            .find(|c: char| c.is_whitespace() || "/?#\"'<>`".contains(c))
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Decodes `%XX` escapes; anything malformed is kept as it is.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_password_is_masked() {
+        let text = sanitise("cannot reach postgres://app:s3cret@db:5432/x now");
+        assert_eq!(text, "cannot reach postgres://app:***@db:5432/x now");
+    }
+
+    #[test]
+    fn a_url_without_password_is_kept() {
+        assert_eq!(
+            sanitise("redis://127.0.0.1:6379 refused"),
+            "redis://127.0.0.1:6379 refused"
+        );
+        assert_eq!(sanitise("redis://user@h/0"), "redis://user@h/0");
+    }
+
+    #[test]
+    fn a_password_with_at_signs_is_masked_whole() {
+        assert_eq!(
+            sanitise("x postgres://u:p@ss@h/d"),
+            "x postgres://u:***@h/d"
+        );
+    }
+
+    #[test]
+    fn configured_passwords_are_hidden_anywhere() {
+        let s = Sanitiser::new(["postgres://u:hunter%202@h/db", "redis://:abc@h"]);
+        assert_eq!(s.clean("auth hunter 2 failed, abc"), "auth *** failed, ***");
+        assert_eq!(s.clean("raw hunter%202"), "raw ***");
+    }
+
+    #[test]
+    fn control_characters_and_newlines_fold_into_one_space() {
+        assert_eq!(sanitise("a\r\n\tb\u{1b}[31m  c\n"), "a b [31m c");
+    }
+
+    #[test]
+    fn long_text_is_cut_at_200_characters() {
+        let text = sanitise(&"é".repeat(500));
+        assert_eq!(text.chars().count(), 201);
+        assert!(text.ends_with('…'));
+        assert_eq!(sanitise(&"x".repeat(200)), "x".repeat(200));
+    }
+
+    #[test]
+    fn password_is_read_from_the_authority_only() {
+        assert_eq!(password("postgres://u:pw@h/db?x=a:b@c"), Some("pw"));
+        assert_eq!(password("postgres://u@h/db"), None);
+        assert_eq!(password("redis://:pw@h"), Some("pw"));
+        assert_eq!(password("not a url"), None);
+    }
+}

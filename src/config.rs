@@ -1,0 +1,211 @@
+//! Configuration: the figment the service is built from and the typed [`Settings`] it reads.
+//!
+//! Sources, lowest to highest: Rocket's defaults, `Rocket.toml` (`[default]`, then the selected
+//! profile, `[debug]` or `[release]`), `ROCKET_*` variables, then `DATABASE_URL` and `REDIS_URL`,
+//! which override the pool URLs in every profile. Pools read their own tables
+//! (`databases.postgres`, `databases.redis`) through rocket_db_pools; this module owns `health`.
+
+use std::collections::BTreeMap;
+
+use figment::providers::Env;
+use figment::Figment;
+use rocket::fairing::AdHoc;
+use serde::Deserialize;
+
+use crate::checks::Check;
+
+/// Largest accepted deadline for one check, in milliseconds. A probe that may wait longer than
+/// a minute is no longer a health check.
+const MAX_TIMEOUT_MS: u64 = 60_000;
+
+/// The figment `vitals::rocket()` builds from: Rocket's own (`Rocket.toml`, `ROCKET_*`), with
+/// `DATABASE_URL` and `REDIS_URL` mapped onto the pool URLs.
+pub fn figment() -> Figment {
+    // `.global()` makes the variables win over every profile; without it a `[debug]` or
+    // `[release]` URL in Rocket.toml would beat the environment.
+    rocket::Config::figment()
+        .merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "databases.postgres.url".into())
+                .global(),
+        )
+        .merge(
+            Env::raw()
+                .only(&["REDIS_URL"])
+                .map(|_| "databases.redis.url".into())
+                .global(),
+        )
+}
+
+/// Everything vitals itself reads from configuration; Rocket's and the pools' keys are theirs.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Settings {
+    /// The `[<profile>.health]` table.
+    #[serde(default)]
+    pub health: HealthSettings,
+}
+
+/// The `[<profile>.health]` table. Defaults match `[default.health]` in `Rocket.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Deadline of each dependency check, pool acquire and query together, in ms. Default 1000.
+    pub timeout_ms: u64,
+    /// How long a completed check result is reused, in ms; 0 checks on every probe. Default 0.
+    pub cache_ms: u64,
+    /// How long readiness answers `draining` before shutdown, in ms. Default 0.
+    pub drain_ms: u64,
+    /// Per-check overrides, keyed by check name (`database`, `redis`).
+    pub checks: BTreeMap<String, CheckSettings>,
+}
+
+/// A `[<profile>.health.checks.<name>]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckSettings {
+    /// This check's deadline in ms; the global `timeout_ms` when unset.
+    pub timeout_ms: Option<u64>,
+    /// Whether a failure makes the service unavailable (503). Default true; a failing
+    /// non-critical check makes readiness `degraded` (200).
+    pub critical: bool,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            timeout_ms: 1000,
+            cache_ms: 0,
+            drain_ms: 0,
+            checks: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        CheckSettings {
+            timeout_ms: None,
+            critical: true,
+        }
+    }
+}
+
+impl HealthSettings {
+    /// The deadline of `check`: its own `timeout_ms`, else the global one.
+    pub fn timeout_ms(&self, check: Check) -> u64 {
+        self.checks
+            .get(check.name())
+            .and_then(|c| c.timeout_ms)
+            .unwrap_or(self.timeout_ms)
+    }
+
+    /// Whether `check` failing makes the service unavailable.
+    pub fn is_critical(&self, check: Check) -> bool {
+        self.checks.get(check.name()).is_none_or(|c| c.critical)
+    }
+
+    /// Rejects values that would make probes meaningless, naming the offending key.
+    fn validate(&self) -> Result<(), String> {
+        let in_range = |key: String, ms: u64| {
+            if (1..=MAX_TIMEOUT_MS).contains(&ms) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{key} = {ms}: must be between 1 and {MAX_TIMEOUT_MS} ms"
+                ))
+            }
+        };
+        in_range("health.timeout_ms".into(), self.timeout_ms)?;
+        for (name, check) in &self.checks {
+            if name.parse::<Check>().is_err() {
+                return Err(format!(
+                    "health.checks.{name}: unknown check; known checks: {}",
+                    Check::names()
+                ));
+            }
+            if let Some(ms) = check.timeout_ms {
+                in_range(format!("health.checks.{name}.timeout_ms"), ms)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Reads and validates the settings; the error names the key at fault.
+    pub fn from_figment(figment: &Figment) -> Result<Settings, String> {
+        let settings: Settings = figment.extract().map_err(|e| e.to_string())?;
+        settings.health.validate()?;
+        Ok(settings)
+    }
+}
+
+/// Loads [`Settings`] into managed state; a bad value stops launch with a message naming it.
+pub fn stage() -> AdHoc {
+    AdHoc::try_on_ignite("Health Settings", |rocket| async move {
+        match Settings::from_figment(rocket.figment()) {
+            Ok(settings) => Ok(rocket.manage(settings)),
+            Err(message) => {
+                log::error!(target: "vitals::config", "invalid configuration: {message}");
+                Err(rocket)
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, i64)]) -> Result<Settings, String> {
+        let figment = pairs
+            .iter()
+            .fold(Figment::new(), |f, (k, v)| f.merge((*k, *v)));
+        Settings::from_figment(&figment)
+    }
+
+    #[test]
+    fn defaults_apply_when_the_table_is_missing() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.health, HealthSettings::default());
+        assert_eq!(s.health.timeout_ms(Check::Redis), 1000);
+        assert!(s.health.is_critical(Check::Database));
+    }
+
+    #[test]
+    fn a_check_timeout_overrides_the_global_one() {
+        let s = settings(&[
+            ("health.timeout_ms", 300),
+            ("health.checks.redis.timeout_ms", 50),
+        ])
+        .unwrap();
+        assert_eq!(s.health.timeout_ms(Check::Redis), 50);
+        assert_eq!(s.health.timeout_ms(Check::Database), 300);
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused_with_its_key() {
+        let err = settings(&[("health.timeout_ms", 0)]).unwrap_err();
+        assert!(err.contains("health.timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn a_negative_value_is_refused_with_its_key() {
+        let err = settings(&[("health.cache_ms", -5)]).unwrap_err();
+        assert!(err.contains("cache_ms"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_check_is_refused_with_the_known_names() {
+        let err = settings(&[("health.checks.mongo.timeout_ms", 10)]).unwrap_err();
+        assert!(err.contains("health.checks.mongo"), "{err}");
+        assert!(err.contains("database, redis"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused() {
+        let err = settings(&[("health.timeout", 10)]).unwrap_err();
+        assert!(err.contains("timeout"), "{err}");
+    }
+}

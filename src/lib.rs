@@ -1,0 +1,45 @@
+//! vitals: health endpoints for Kubernetes, Docker and people.
+//!
+//! It answers liveness, readiness and startup probes for a service that depends on Postgres
+//! and Redis, honestly (every check has a deadline and says why it failed) and cheaply
+//! (concurrent probes share one check run; results can be cached for `health.cache_ms`).
+//!
+//! Module map:
+//! - [`config`]: the figment (Rocket.toml, env overrides) and typed [`config::Settings`].
+//! - [`pools`]: the Postgres ([`pools::Db`]) and Redis ([`pools::Cache`]) pools, both lazy.
+//! - [`checks`]: probes, deadlines, coalescing, history, verdicts, sanitising.
+//! - [`routes`]: the health endpoints; [`error`]: refusals and JSON catchers.
+//! - [`fairings`]: request and check logging, `Cache-Control`.
+//! - [`shutdown`]: the lifecycle (serving, draining).
+//! - [`logging`]: text or JSON log lines.
+
+pub mod checks;
+pub mod config;
+pub mod error;
+pub mod fairings;
+pub mod logging;
+pub mod pools;
+pub mod routes;
+pub mod shutdown;
+
+use figment::Figment;
+use rocket::{Build, Rocket};
+
+/// The service as `vitals serve` runs it: configuration from `Rocket.toml` and the
+/// environment, and the process logger installed.
+pub fn rocket() -> Rocket<Build> {
+    let figment = config::figment();
+    logging::init(&figment);
+    build(figment)
+}
+
+/// Assembles the service from `figment`; `rocket()` passes the real one, tests their own.
+pub fn build(figment: Figment) -> Rocket<Build> {
+    rocket::custom(figment)
+        .attach(config::stage()) // Settings first: later stages read them
+        .attach(pools::stage()) // before anything that fetches a pool
+        .attach(checks::stage())
+        .attach(fairings::stage())
+        .attach(routes::stage())
+        .attach(shutdown::stage())
+}

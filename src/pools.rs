@@ -1,0 +1,137 @@
+//! The dependency pools: [`Db`] (Postgres) and [`Cache`] (Redis), managed by rocket_db_pools.
+//!
+//! This module owns how pools are created and closed; what a check does with a connection is
+//! `checks`' business. Both pools are lazy: nothing connects until a check asks, so the service
+//! ignites and serves while a dependency is down, refused or hanging.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket_db_pools::deadpool_redis::{self, redis};
+use rocket_db_pools::{Config, Database};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::ConnectOptions;
+
+/// The Postgres pool, configured by `[<profile>.databases.postgres]`.
+#[derive(Database)]
+#[database("postgres")]
+pub struct Db(PgLazy);
+
+/// The Redis pool, configured by `[<profile>.databases.redis]`.
+#[derive(Database)]
+#[database("redis")]
+pub struct Cache(deadpool_redis::Pool);
+
+// NOTE: rocket_db_pools 0.2's own `sqlx_postgres` pool connects during ignition, so an
+// unreachable Postgres stops launch ("failed to initialize database ... pool timed out"), and
+// that feature pins sqlx 0.7 with known advisories. This type wraps sqlx 0.8's pool, built with
+// `connect_lazy_with` from the same `rocket_db_pools::Config`.
+/// A lazily connecting sqlx Postgres pool that rocket_db_pools can manage.
+#[derive(Clone)]
+pub struct PgLazy {
+    /// The pool itself; connections open on first use.
+    pub pool: sqlx::PgPool,
+    /// Where the pool connects, kept to tell a refused port from a silent one.
+    pub options: Arc<PgConnectOptions>,
+}
+
+/// Why a Postgres pool could not be built: the message names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum PgPoolError {
+    /// A value of `databases.postgres` is missing or of the wrong type.
+    #[error("databases.postgres: {0}")]
+    Config(#[from] figment::Error),
+    /// `databases.postgres.url` is not a Postgres URL.
+    #[error("databases.postgres.url is not a valid Postgres URL: {0}")]
+    Url(sqlx::Error),
+    /// Acquiring a connection failed (only through `Connection<Db>`, which vitals does not use).
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+}
+
+#[rocket::async_trait]
+impl rocket_db_pools::Pool for PgLazy {
+    type Connection = sqlx::pool::PoolConnection<sqlx::Postgres>;
+    type Error = PgPoolError;
+
+    async fn init(figment: &Figment) -> Result<Self, Self::Error> {
+        let config: Config = figment.extract()?;
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(PgPoolError::Url)?
+            .application_name("vitals")
+            // Every check runs `SELECT 1`: logging each at info level would drown the log.
+            .log_statements(log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.clamp(1, u32::MAX as usize) as u32)
+            // A non-zero minimum makes sqlx connect in the background; off unless configured.
+            .min_connections(config.min_connections.unwrap_or(0))
+            .acquire_timeout(Duration::from_secs(config.connect_timeout))
+            .idle_timeout(config.idle_timeout.map(Duration::from_secs))
+            // The check's own `SELECT 1` proves the connection; a test query before it would
+            // double the round trips of every probe.
+            .test_before_acquire(false)
+            .connect_lazy_with(options.clone());
+        Ok(PgLazy {
+            pool,
+            options: Arc::new(options),
+        })
+    }
+
+    async fn get(&self) -> Result<Self::Connection, Self::Error> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl fmt::Debug for PgLazy {
+    // Hand-written: `PgConnectOptions`' own Debug prints the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgLazy")
+            .field("host", &self.options.get_host())
+            .field("port", &self.options.get_port())
+            .field("database", &self.options.get_database())
+            .field("size", &self.pool.size())
+            .finish()
+    }
+}
+
+/// Checks both pool URLs before the pools are built, so a bad one stops launch with a message
+/// naming its key (the pools' own errors do not).
+fn validate_urls(figment: &Figment) -> Result<(), String> {
+    let url = |key: &str| -> Result<String, String> {
+        figment
+            .extract_inner::<String>(key)
+            .map_err(|e| format!("{key}: {e}"))
+    };
+    PgConnectOptions::from_str(&url("databases.postgres.url")?)
+        .map_err(|e| format!("databases.postgres.url is not a valid Postgres URL: {e}"))?;
+    redis::Client::open(url("databases.redis.url")?)
+        .map_err(|e| format!("databases.redis.url is not a valid Redis URL: {e}"))?;
+    Ok(())
+}
+
+/// Validates the pool URLs, then attaches both pools' initializers (their on-ignite builds the
+/// pools, their on-shutdown closes them).
+pub fn stage() -> AdHoc {
+    AdHoc::on_ignite("Pools", |rocket| async {
+        rocket
+            .attach(AdHoc::try_on_ignite("Pool URLs", |rocket| async move {
+                match validate_urls(rocket.figment()) {
+                    Ok(()) => Ok(rocket),
+                    Err(message) => {
+                        log::error!(target: "vitals::config", "invalid configuration: {message}");
+                        Err(rocket)
+                    }
+                }
+            }))
+            .attach(Db::init())
+            .attach(Cache::init())
+    })
+}
