@@ -203,6 +203,77 @@ mod tests {
         assert!(err.contains("database, redis"), "{err}");
     }
 
+    /// The shipped Rocket.toml, laid into each jail.
+    const ROCKET_TOML: &str = include_str!("../Rocket.toml");
+
+    fn jailed<T>(f: impl FnOnce(&mut figment::Jail) -> figment::error::Result<T>) {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("Rocket.toml", ROCKET_TOML)?;
+            f(jail).map(drop)
+        });
+    }
+
+    #[test]
+    fn debug_profile_values_come_from_rocket_toml() {
+        jailed(|jail| {
+            jail.set_env("ROCKET_PROFILE", "debug");
+            let h = Settings::from_figment(&figment()).unwrap().health;
+            assert_eq!((h.timeout_ms, h.cache_ms, h.drain_ms), (2000, 0, 0));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn release_profile_values_come_from_rocket_toml() {
+        jailed(|jail| {
+            jail.set_env("ROCKET_PROFILE", "release");
+            let h = Settings::from_figment(&figment()).unwrap().health;
+            assert_eq!((h.timeout_ms, h.cache_ms, h.drain_ms), (800, 1000, 5000));
+            assert!(h.checks.is_empty());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_url_and_redis_url_override_every_profile() {
+        jailed(|jail| {
+            jail.create_file(
+                "Rocket.toml",
+                &format!(
+                    "{ROCKET_TOML}\n[release.databases.postgres]\nurl = \"postgres://file@h/r\"\n"
+                ),
+            )?;
+            jail.set_env("ROCKET_PROFILE", "release");
+            jail.set_env("DATABASE_URL", "postgres://env@db:5432/app");
+            jail.set_env("REDIS_URL", "redis://cache:6380/1");
+            let f = figment();
+            let pg: String = f.extract_inner("databases.postgres.url")?;
+            let redis: String = f.extract_inner("databases.redis.url")?;
+            assert_eq!(pg, "postgres://env@db:5432/app");
+            assert_eq!(redis, "redis://cache:6380/1");
+            // The rest of the pool table still comes from the file.
+            let max: u32 = f.extract_inner("databases.postgres.max_connections")?;
+            assert_eq!(max, 4);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rocket_health_env_changes_only_the_named_keys() {
+        jailed(|jail| {
+            jail.set_env("ROCKET_PROFILE", "release");
+            jail.set_env(
+                "ROCKET_HEALTH",
+                "{timeout_ms=200,checks={redis={critical=false}}}",
+            );
+            let h = Settings::from_figment(&figment()).unwrap().health;
+            assert_eq!((h.timeout_ms, h.cache_ms, h.drain_ms), (200, 1000, 5000));
+            assert!(!h.is_critical(Check::Redis));
+            assert!(h.is_critical(Check::Database));
+            Ok(())
+        });
+    }
+
     #[test]
     fn a_misspelt_key_is_refused() {
         let err = settings(&[("health.timeout", 10)]).unwrap_err();

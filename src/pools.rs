@@ -110,8 +110,15 @@ fn validate_urls(figment: &Figment) -> Result<(), String> {
             .extract_inner::<String>(key)
             .map_err(|e| format!("{key}: {e}"))
     };
-    PgConnectOptions::from_str(&url("databases.postgres.url")?)
-        .map_err(|e| format!("databases.postgres.url is not a valid Postgres URL: {e}"))?;
+    let pg = url("databases.postgres.url")?;
+    let bad_pg = |why: String| format!("databases.postgres.url is not a valid Postgres URL: {why}");
+    // sqlx parses any scheme; a mysql:// URL would otherwise surface as a check error.
+    if !(pg.starts_with("postgres://") || pg.starts_with("postgresql://")) {
+        return Err(bad_pg(
+            "the scheme must be postgres:// or postgresql://".into(),
+        ));
+    }
+    PgConnectOptions::from_str(&pg).map_err(|e| bad_pg(e.to_string()))?;
     redis::Client::open(url("databases.redis.url")?)
         .map_err(|e| format!("databases.redis.url is not a valid Redis URL: {e}"))?;
     Ok(())
@@ -126,6 +133,7 @@ pub fn stage() -> AdHoc {
                 match validate_urls(rocket.figment()) {
                     Ok(()) => Ok(rocket),
                     Err(message) => {
+                        let message = crate::checks::sanitise(&message);
                         log::error!(target: "vitals::config", "invalid configuration: {message}");
                         Err(rocket)
                     }

@@ -1,0 +1,456 @@
+//! Test app and fault fixtures: a closed port, a listener that never answers, a counting proxy,
+//! a private Redis that can be paused, and the captured log.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use figment::value::Value;
+use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::serde::json::Value as Json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// The app under test, behind Rocket's local client.
+pub struct TestApp {
+    pub client: Client,
+}
+
+/// A parsed answer: status, content type, `Cache-Control`, JSON body, and how long it took.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: Status,
+    pub content_type: Option<ContentType>,
+    pub cache_control: Option<String>,
+    pub json: Json,
+    pub elapsed: Duration,
+}
+
+impl Answer {
+    /// The check named `name` in the body's `checks` map.
+    pub fn check(&self, name: &str) -> &Json {
+        &self.json["checks"][name]
+    }
+
+    /// The status word of the check named `name`.
+    pub fn check_status(&self, name: &str) -> &str {
+        self.check(name)["status"].as_str().unwrap_or("<missing>")
+    }
+}
+
+/// Builds the app from `Rocket.toml` and the environment (as `vitals::rocket()` does), with
+/// `overrides` merged on top.
+pub async fn spawn_app<'a>(overrides: impl IntoIterator<Item = (&'a str, Value)>) -> TestApp {
+    capture_logs();
+    let figment = overrides
+        .into_iter()
+        .fold(vitals::config::figment(), |f, (k, v)| f.merge((k, v)));
+    let client = Client::tracked(vitals::build(figment))
+        .await
+        .expect("the app ignites");
+    TestApp { client }
+}
+
+impl TestApp {
+    pub async fn get(&self, uri: &str) -> Answer {
+        let started = Instant::now();
+        let response = self.client.get(uri.to_owned()).dispatch().await;
+        answer(response, started).await
+    }
+
+    pub async fn get_live(&self) -> Answer {
+        self.get("/health/live").await
+    }
+
+    pub async fn get_ready(&self) -> Answer {
+        self.get("/health/ready").await
+    }
+
+    pub async fn get_startup(&self) -> Answer {
+        self.get("/health/startup").await
+    }
+}
+
+async fn answer(response: LocalResponse<'_>, started: Instant) -> Answer {
+    let status = response.status();
+    let content_type = response.content_type();
+    let cache_control = response
+        .headers()
+        .get_one("Cache-Control")
+        .map(str::to_owned);
+    let body = response.into_string().await.unwrap_or_default();
+    let json = rocket::serde::json::from_str(&body).unwrap_or(Json::String(body));
+    Answer {
+        status,
+        content_type,
+        cache_control,
+        json,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// A string value for an override.
+pub fn val(v: impl Into<Value>) -> Value {
+    v.into()
+}
+
+/// A Postgres URL for `port` on 127.0.0.1.
+pub fn pg_url(port: u16) -> Value {
+    format!("postgres://postgres@127.0.0.1:{port}/postgres").into()
+}
+
+/// A Redis URL for `port` on 127.0.0.1.
+pub fn redis_url(port: u16) -> Value {
+    format!("redis://127.0.0.1:{port}").into()
+}
+
+/// The real Postgres, as the app sees it by default.
+pub fn postgres_addr() -> SocketAddr {
+    "127.0.0.1:5432".parse().unwrap()
+}
+
+/// The shared Redis.
+pub fn redis_addr() -> SocketAddr {
+    "127.0.0.1:6379".parse().unwrap()
+}
+
+/// A port nothing listens on: bound, read, released.
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A listener that accepts connections and never sends a byte.
+pub struct Silent {
+    pub port: u16,
+    _task: JoinHandle<()>,
+}
+
+impl Silent {
+    pub async fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Silent { port, _task: task }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self._task.abort();
+    }
+}
+
+/// What a [`Proxy`] counts in the client-to-server stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Protocol {
+    /// Postgres simple and extended queries (`Q` and `P` messages).
+    Postgres,
+    /// Redis commands (RESP arrays).
+    Redis,
+}
+
+/// A TCP proxy in front of a real dependency that counts the commands passing through and can
+/// slow every answer down.
+pub struct Proxy {
+    pub port: u16,
+    commands: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// A proxy on a fresh port.
+    pub async fn start(target: SocketAddr, protocol: Protocol, delay: Duration) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, target, protocol, delay)
+    }
+
+    /// A proxy on `port` (one that was closed until now).
+    pub async fn start_on(port: u16, target: SocketAddr, protocol: Protocol) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        Self::serve(listener, target, protocol, Duration::ZERO)
+    }
+
+    fn serve(
+        listener: TcpListener,
+        target: SocketAddr,
+        protocol: Protocol,
+        delay: Duration,
+    ) -> Proxy {
+        let port = listener.local_addr().unwrap().port();
+        let commands = Arc::new(AtomicUsize::new(0));
+        let counter = commands.clone();
+        let task = tokio::spawn(async move {
+            // Owned by this task: aborting the proxy drops every pipe and closes its sockets.
+            let mut pipes = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                pipes.spawn(pipe(client, server, protocol, delay, counter.clone()));
+            }
+        });
+        Proxy {
+            port,
+            commands,
+            task,
+        }
+    }
+
+    /// Commands seen so far.
+    pub fn commands(&self) -> usize {
+        self.commands.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pipe(
+    client: TcpStream,
+    server: TcpStream,
+    protocol: Protocol,
+    delay: Duration,
+    commands: Arc<AtomicUsize>,
+) {
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let upstream = async {
+        let mut counter = Counter::new(protocol);
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            commands.fetch_add(counter.feed(&buf[..n]), Ordering::SeqCst);
+            if server_tx.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = server_tx.shutdown().await;
+    };
+    let downstream = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match server_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            tokio::time::sleep(delay).await;
+            if client_tx.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_tx.shutdown().await;
+    };
+    tokio::join!(upstream, downstream);
+}
+
+/// Splits a client's byte stream into protocol messages and counts the commands among them.
+struct Counter {
+    protocol: Protocol,
+    buf: Vec<u8>,
+    /// Postgres: the startup message has no type byte.
+    started: bool,
+}
+
+impl Counter {
+    fn new(protocol: Protocol) -> Counter {
+        Counter {
+            protocol,
+            buf: Vec::new(),
+            started: false,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> usize {
+        self.buf.extend_from_slice(bytes);
+        let mut count = 0;
+        loop {
+            let taken = match self.protocol {
+                Protocol::Postgres => self.postgres_message(&mut count),
+                Protocol::Redis => self.redis_command(&mut count),
+            };
+            match taken {
+                Some(n) => {
+                    self.buf.drain(..n);
+                }
+                None => return count,
+            }
+        }
+    }
+
+    fn postgres_message(&mut self, count: &mut usize) -> Option<usize> {
+        let len_at = |at: usize| -> Option<usize> {
+            let b = self.buf.get(at..at + 4)?;
+            Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        };
+        if !self.started {
+            let len = len_at(0)?;
+            if self.buf.len() < len {
+                return None;
+            }
+            // An SSLRequest (code 80877103) comes before the real startup message.
+            let code = len_at(4)?;
+            self.started = code != 80877103;
+            return Some(len);
+        }
+        let kind = *self.buf.first()?;
+        let len = len_at(1)? + 1;
+        if self.buf.len() < len {
+            return None;
+        }
+        if kind == b'Q' || kind == b'P' {
+            *count += 1;
+        }
+        Some(len)
+    }
+
+    fn redis_command(&mut self, count: &mut usize) -> Option<usize> {
+        // `*<n>\r\n` then n bulk strings `$<len>\r\n<bytes>\r\n`.
+        let line = |from: usize| -> Option<(usize, usize)> {
+            let end = from
+                + self
+                    .buf
+                    .get(from..)?
+                    .windows(2)
+                    .position(|w| w == b"\r\n")?;
+            let n = std::str::from_utf8(&self.buf[from + 1..end])
+                .ok()?
+                .parse()
+                .ok()?;
+            Some((n, end + 2))
+        };
+        let (items, mut at) = line(0)?;
+        for _ in 0..items {
+            let (len, next) = line(at)?;
+            at = next + len + 2;
+            if self.buf.len() < at {
+                return None;
+            }
+        }
+        *count += 1;
+        Some(at)
+    }
+}
+
+/// A private `redis-server` on a spare port, for faults that would stall the shared one.
+pub struct RedisServer {
+    pub port: u16,
+    child: tokio::process::Child,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        let port = closed_port().await;
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed");
+        let server = RedisServer { port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.command(&["PING"]).await.as_deref() != Some("+PONG") {
+            assert!(
+                Instant::now() < deadline,
+                "private redis-server did not answer"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server
+    }
+
+    /// Sends one command and returns the first line of the answer.
+    pub async fn command(&self, args: &[&str]) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut buf = vec![0u8; 512];
+        let n = stream.read(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]);
+        Some(text.lines().next().unwrap_or("").to_owned())
+    }
+
+    /// Pauses every client command for `ms` milliseconds.
+    pub async fn pause(&self, ms: u64) {
+        let answer = self
+            .command(&["CLIENT", "PAUSE", &ms.to_string(), "ALL"])
+            .await;
+        assert_eq!(answer.as_deref(), Some("+OK"));
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Polls `probe` until it returns true, for at most `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+static LOGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Every log line any app in this test binary wrote so far, formatted as in `release`.
+pub fn logs() -> Vec<String> {
+    LOGS.lock().unwrap().clone()
+}
+
+struct CaptureLogger;
+
+impl log::Log for CaptureLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let line = vitals::logging::format_record(
+            vitals::logging::Format::Json,
+            record,
+            std::time::SystemTime::now(),
+        );
+        LOGS.lock().unwrap().push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger once, before any Rocket installs its own.
+fn capture_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&CaptureLogger).expect("no logger installed before");
+        log::set_max_level(log::LevelFilter::Info);
+    });
+}
