@@ -34,6 +34,17 @@ pub fn rocket() -> Rocket<Build> {
 }
 
 /// Assembles the service from `figment`; `rocket()` passes the real one, tests their own.
+///
+/// ```no_run
+/// # async fn probe() {
+/// use rocket::local::asynchronous::Client;
+///
+/// let figment = vitals::config::figment().merge(("health.timeout_ms", 200));
+/// let client = Client::tracked(vitals::build(figment)).await.unwrap();
+/// let ready = client.get("/health/ready").dispatch().await;
+/// println!("{}", ready.status());
+/// # }
+/// ```
 pub fn build(figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(config::stage()) // Settings first: later stages read them

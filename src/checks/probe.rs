@@ -105,6 +105,8 @@ pub async fn redis(pool: deadpool_redis::Pool, deadline: Instant) -> Result<(), 
     // timeout: only this deadline bounds a paused or silent Redis.
     let mut conn = match timeout_at(deadline, pool.get()).await {
         Err(_) | Ok(Err(PoolError::Timeout(_))) => return Err(Failure::Timeout),
+        // The driver's own words ("Connection refused (os error 111)"), not deadpool's wrapper.
+        Ok(Err(PoolError::Backend(e))) => return Err(Failure::Error(format!("redis: {e}"))),
         Ok(Err(e)) => return Err(Failure::Error(e.to_string())),
         Ok(Ok(conn)) => conn,
     };
@@ -119,7 +121,7 @@ pub async fn redis(pool: deadpool_redis::Pool, deadline: Instant) -> Result<(), 
         }
         Ok(Err(e)) => {
             drop(deadpool_redis::Connection::take(conn));
-            Err(Failure::Error(e.to_string()))
+            Err(Failure::Error(format!("redis: {e}")))
         }
         Err(_) => {
             drop(deadpool_redis::Connection::take(conn));
