@@ -36,6 +36,12 @@ impl Answer {
         &self.json["checks"][name]
     }
 
+    /// The names in the body's `checks` map, in order.
+    pub fn check_names(&self) -> Vec<String> {
+        let checks = self.json["checks"].as_object();
+        checks.map(|c| c.keys().cloned().collect()).unwrap_or_default()
+    }
+
     /// The status word of the check named `name`.
     pub fn check_status(&self, name: &str) -> &str {
         self.check(name)["status"].as_str().unwrap_or("<missing>")
