@@ -21,6 +21,11 @@ pub fn record_runs(req: &Request<'_>, report: &Report) {
     req.local_cache(|| FreshRuns(report.entries.iter().filter(|e| e.fresh).cloned().collect()));
 }
 
+/// The check runs this request started (empty when it started none).
+pub fn fresh_runs<'r>(req: &'r Request<'_>) -> &'r [Entry] {
+    &req.local_cache(|| FreshRuns(Vec::new())).0
+}
+
 /// Logs each request's outcome and time, and each check run it started.
 pub struct CheckLogger;
 
@@ -44,7 +49,7 @@ impl Fairing for CheckLogger {
             .elapsed()
             .as_secs_f64()
             * 1e3;
-        for entry in &req.local_cache(|| FreshRuns(Vec::new())).0 {
+        for entry in fresh_runs(req) {
             let o = &entry.outcome;
             let error = o.error.as_deref().unwrap_or("");
             log::info!(

@@ -10,14 +10,18 @@
 //! - [`checks`]: probes, deadlines, coalescing, history, verdicts, sanitising.
 //! - [`routes`]: the health endpoints; [`error`]: refusals and JSON catchers.
 //! - [`fairings`]: request and check logging, `Cache-Control`.
+//! - [`metrics`]: Prometheus registry, its recorder and `/metrics`.
 //! - [`shutdown`]: the lifecycle (serving, draining).
 //! - [`logging`]: text or JSON log lines.
+//! - [`healthcheck`]: the `vitals healthcheck` probe client.
 
 pub mod checks;
 pub mod config;
 pub mod error;
 pub mod fairings;
+pub mod healthcheck;
 pub mod logging;
+pub mod metrics;
 pub mod pools;
 pub mod routes;
 pub mod shutdown;
@@ -30,7 +34,7 @@ use rocket::{Build, Rocket};
 pub fn rocket() -> Rocket<Build> {
     let figment = config::figment();
     logging::init(&figment);
-    build(figment)
+    build(figment).attach(shutdown::signals())
 }
 
 /// Assembles the service from `figment`; `rocket()` passes the real one, tests their own.
@@ -46,10 +50,13 @@ pub fn rocket() -> Rocket<Build> {
 /// # }
 /// ```
 pub fn build(figment: Figment) -> Rocket<Build> {
-    rocket::custom(figment)
+    // Rocket's own signal handling would stop accepting connections at the first SIGTERM;
+    // `shutdown` drains first.
+    rocket::custom(shutdown::configure(figment))
         .attach(config::stage()) // Settings first: later stages read them
         .attach(pools::stage()) // before anything that fetches a pool
         .attach(checks::stage())
+        .attach(metrics::stage())
         .attach(fairings::stage())
         .attach(routes::stage())
         .attach(shutdown::stage())

@@ -1,11 +1,14 @@
-//! The `vitals` binary: `vitals` or `vitals serve` runs the server.
+//! The `vitals` binary: `vitals` or `vitals serve` runs the server; `vitals healthcheck [URL]`
+//! probes one (see `vitals::healthcheck`).
 
 use std::process::ExitCode;
 
+const USAGE: &str = "usage: vitals [serve]\n       vitals healthcheck [URL]";
+
 #[rocket::main]
 async fn main() -> ExitCode {
-    let command = std::env::args().nth(1);
-    match command.as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
         None | Some("serve") => match vitals::rocket().launch().await {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
@@ -13,8 +16,13 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("healthcheck") => vitals::healthcheck::run(&args[1..]).await,
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
         Some(other) => {
-            eprintln!("vitals: unknown command '{other}'\nusage: vitals [serve]");
+            eprintln!("vitals: unknown command '{other}'\n{USAGE}");
             ExitCode::from(2)
         }
     }

@@ -1,16 +1,25 @@
-//! The process lifecycle as probes see it: serving, then draining before shutdown.
+//! The process lifecycle as probes see it: serving, then draining, then shut down.
 //!
-//! Readiness reads [`Lifecycle`] to withdraw the service while it drains; liveness and startup
-//! ignore it. What starts a drain (signals) is added on top of this state.
+//! On SIGTERM or SIGINT the signal task marks [`Lifecycle`] draining (readiness answers 503
+//! `draining` at once; liveness and startup stay 200), keeps serving for `health.drain_ms` so
+//! load balancers notice, then asks Rocket for its graceful shutdown (grace, then mercy). A
+//! second signal during the drain cuts it short. Rocket's own signal handling is turned off in
+//! [`configure`]: it would stop accepting connections at the first signal, leaving no window.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::Shutdown;
 
-/// Whether the service is draining, in managed state.
-#[derive(Debug, Default)]
+use crate::config::Settings;
+
+/// Whether the service is draining, in managed state. Clones share one flag.
+#[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
-    draining: AtomicBool,
+    draining: Arc<AtomicBool>,
 }
 
 impl Lifecycle {
@@ -25,9 +34,88 @@ impl Lifecycle {
     }
 }
 
-/// Manages the [`Lifecycle`] state.
+/// Turns off Rocket's own `ctrlc` and signal handling: the signal task below owns them.
+pub fn configure(figment: Figment) -> Figment {
+    figment
+        .merge(("shutdown.ctrlc", false))
+        .merge(("shutdown.signals", Vec::<String>::new()))
+}
+
+/// Drains: readiness withdraws now, Rocket is told to shut down after `window`, or at once when
+/// `cut_short` resolves first (a second signal).
+pub async fn drain(
+    lifecycle: &Lifecycle,
+    window: Duration,
+    shutdown: Shutdown,
+    cut_short: impl std::future::Future<Output = ()>,
+) {
+    lifecycle.begin_drain();
+    log::info!(
+        target: "vitals::shutdown",
+        drain_ms = window.as_millis() as u64;
+        "draining: readiness is 503 for {} ms, then graceful shutdown", window.as_millis()
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(window) => {}
+        _ = cut_short => {
+            log::info!(target: "vitals::shutdown", "second signal: shutting down now");
+        }
+    }
+    log::info!(target: "vitals::shutdown", "drain over: graceful shutdown");
+    shutdown.notify();
+}
+
+/// Resolves at the next SIGTERM or SIGINT.
+#[cfg(unix)]
+async fn signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        _ => {
+            log::error!(target: "vitals::shutdown", "cannot listen for signals; drain disabled");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Manages the [`Lifecycle`].
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Lifecycle", |rocket| async {
         rocket.manage(Lifecycle::default())
+    })
+}
+
+/// Starts the signal task at liftoff. Only `vitals::rocket()` attaches it: a signal handler,
+/// once installed, stays for the life of the process, and a test binary should still stop
+/// on Ctrl-C.
+pub fn signals() -> AdHoc {
+    AdHoc::on_liftoff("Signal Drain", |rocket| {
+        Box::pin(async move {
+            let lifecycle = rocket.state::<Lifecycle>().cloned().unwrap_or_default();
+            let window = rocket.state::<Settings>().map_or(0, |s| s.health.drain_ms);
+            let shutdown = rocket.shutdown();
+            tokio::spawn(async move {
+                signal().await;
+                drain(
+                    &lifecycle,
+                    Duration::from_millis(window),
+                    shutdown,
+                    signal(),
+                )
+                .await;
+            });
+        })
     })
 }

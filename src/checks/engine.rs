@@ -135,6 +135,23 @@ impl Health {
         }
     }
 
+    /// The verdict of every check's latest result, without running anything; `None` until
+    /// each check has run once.
+    pub fn latest_verdict(&self) -> Option<Verdict> {
+        let entries = Check::ALL
+            .into_iter()
+            .map(|check| {
+                Some(Entry {
+                    check,
+                    critical: self.settings.is_critical(check),
+                    outcome: self.history(check).latest?,
+                    fresh: false,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Verdict::of(&entries))
+    }
+
     /// Evaluates `checks` concurrently against the pools and aggregates a [`Report`].
     /// Answers within the largest deadline among them (plus scheduling slack).
     pub async fn evaluate(&self, checks: &[Check], db: &Db, cache: &Cache) -> Report {

@@ -39,7 +39,9 @@ impl Answer {
     /// The names in the body's `checks` map, in order.
     pub fn check_names(&self) -> Vec<String> {
         let checks = self.json["checks"].as_object();
-        checks.map(|c| c.keys().cloned().collect()).unwrap_or_default()
+        checks
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The status word of the check named `name`.
@@ -133,26 +135,39 @@ pub async fn closed_port() -> u16 {
 /// A listener that accepts connections and never sends a byte.
 pub struct Silent {
     pub port: u16,
-    _task: JoinHandle<()>,
+    accepted: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
 }
 
 impl Silent {
     pub async fn start() -> Silent {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
         let task = tokio::spawn(async move {
             let mut held = Vec::new();
             while let Ok((socket, _)) = listener.accept().await {
                 held.push(socket);
+                counter.fetch_add(1, Ordering::SeqCst);
             }
         });
-        Silent { port, _task: task }
+        Silent {
+            port,
+            accepted,
+            task,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for Silent {
     fn drop(&mut self) {
-        self._task.abort();
+        self.task.abort();
     }
 }
 

@@ -1,0 +1,250 @@
+//! Prometheus metrics: the registry in managed state, its recording fairing and `/metrics`.
+//!
+//! Everything here reports results the engine already has: a scrape never runs a check. Check
+//! runs are recorded from the same per-request stash as the check log lines, so the run
+//! counter and the log agree. HTTP requests are labelled by route name, never by raw path.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use rocket::fairing::{AdHoc, Fairing, Info, Kind};
+use rocket::http::ContentType;
+use rocket::{get, routes, Request, Response, State};
+
+use crate::checks::{Check, Entry, Health, Status};
+use crate::fairings::fresh_runs;
+use crate::shutdown::Lifecycle;
+
+/// Histogram buckets in seconds: 50 µs (a pooled round trip on loopback) to 5 s (past any
+/// sensible deadline), in 1-2.5-5 steps.
+const BUCKETS: [f64; 16] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
+];
+
+/// The metric families, registered once, in managed state.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    check_up: IntGaugeVec,
+    check_duration: HistogramVec,
+    check_runs: IntCounterVec,
+    http_requests: IntCounterVec,
+    ready: IntGauge,
+    draining: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry holding every vitals metric; run counters start at 0 for each check and
+    /// outcome so that `rate()` works from the first scrape.
+    pub fn new() -> Metrics {
+        let check_up = IntGaugeVec::new(
+            Opts::new(
+                "vitals_check_up",
+                "1 when the check's latest run was ok, else 0",
+            ),
+            &["check"],
+        );
+        let check_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "vitals_check_duration_seconds",
+                "Duration of check runs, acquire and command together",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["check"],
+        );
+        let check_runs = IntCounterVec::new(
+            Opts::new("vitals_check_runs_total", "Check runs by check and outcome"),
+            &["check", "outcome"],
+        );
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "vitals_http_requests_total",
+                "HTTP requests by route and status",
+            ),
+            &["route", "status"],
+        );
+        let ready = IntGauge::new("vitals_ready", "1 when the latest results make it ready");
+        let draining = IntGauge::new("vitals_draining", "1 while draining before shutdown");
+        // The names and options above are constants: failing here is a programming error.
+        let (check_up, check_duration, check_runs, http_requests, ready, draining) = (
+            check_up.expect("valid metric"),
+            check_duration.expect("valid metric"),
+            check_runs.expect("valid metric"),
+            http_requests.expect("valid metric"),
+            ready.expect("valid metric"),
+            draining.expect("valid metric"),
+        );
+        let registry = Registry::new();
+        for collector in [
+            Box::new(check_up.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(check_duration.clone()),
+            Box::new(check_runs.clone()),
+            Box::new(http_requests.clone()),
+            Box::new(ready.clone()),
+            Box::new(draining.clone()),
+        ] {
+            registry.register(collector).expect("unique metric names");
+        }
+        for check in Check::ALL {
+            for outcome in [Status::Ok, Status::Error, Status::Timeout] {
+                check_runs.with_label_values(&[check.name(), outcome.as_str()]);
+            }
+        }
+        Metrics {
+            registry,
+            check_up,
+            check_duration,
+            check_runs,
+            http_requests,
+            ready,
+            draining,
+        }
+    }
+
+    /// Records one completed check run.
+    pub fn record_run(&self, entry: &Entry) {
+        let (name, outcome) = (entry.check.name(), &entry.outcome);
+        self.check_up
+            .with_label_values(&[name])
+            .set(i64::from(outcome.status == Status::Ok));
+        self.check_duration
+            .with_label_values(&[name])
+            .observe(outcome.duration_ms / 1e3);
+        self.check_runs
+            .with_label_values(&[name, outcome.status.as_str()])
+            .inc();
+    }
+
+    /// Records one answered request under its route name (`unmatched` when none matched).
+    pub fn record_request(&self, route: &str, status: u16) {
+        self.http_requests
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+    }
+
+    /// The exposition text (format 0.0.4), with the state gauges set from `ready` and
+    /// `draining`.
+    pub fn render(&self, ready: bool, draining: bool) -> String {
+        self.ready.set(i64::from(ready && !draining));
+        self.draining.set(i64::from(draining));
+        let mut out = Vec::with_capacity(4096);
+        // Encoding into a Vec cannot fail for the text format.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// `/metrics`: Prometheus text from the latest results. Never runs a check.
+#[get("/metrics")]
+fn metrics(
+    metrics: &State<Metrics>,
+    health: &State<Health>,
+    lifecycle: &State<Lifecycle>,
+) -> (ContentType, String) {
+    let ready = health.latest_verdict().is_some_and(|v| v.is_serving());
+    let text = metrics.render(ready, lifecycle.is_draining());
+    let content_type =
+        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    (content_type, text)
+}
+
+/// Records each request and the check runs it started.
+pub struct Recorder;
+
+#[rocket::async_trait]
+impl Fairing for Recorder {
+    fn info(&self) -> Info {
+        Info {
+            name: "Metrics Recorder",
+            kind: Kind::Response,
+        }
+    }
+
+    async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
+        let Some(metrics) = req.rocket().state::<Metrics>() else {
+            return;
+        };
+        for entry in fresh_runs(req) {
+            metrics.record_run(entry);
+        }
+        let route = req.route().and_then(|r| r.name.as_deref());
+        metrics.record_request(route.unwrap_or("unmatched"), res.status().code);
+    }
+}
+
+/// Manages [`Metrics`], attaches its [`Recorder`] and mounts `/metrics`.
+pub fn stage() -> AdHoc {
+    AdHoc::on_ignite("Metrics", |rocket| async {
+        rocket
+            .manage(Metrics::new())
+            .attach(Recorder)
+            .mount("/", routes![metrics])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Outcome;
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    fn run(check: Check, status: Status, duration_ms: f64) -> Entry {
+        Entry {
+            check,
+            critical: true,
+            outcome: Arc::new(Outcome {
+                status,
+                duration_ms,
+                error: None,
+                finished_at: SystemTime::now(),
+            }),
+            fresh: true,
+        }
+    }
+
+    #[test]
+    fn a_run_sets_up_counts_and_observes_seconds() {
+        let m = Metrics::new();
+        m.record_run(&run(Check::Redis, Status::Timeout, 800.0));
+        let text = m.render(false, false);
+        assert!(
+            text.contains("vitals_check_up{check=\"redis\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("vitals_check_runs_total{check=\"redis\",outcome=\"timeout\"} 1\n"));
+        assert!(text.contains("vitals_check_duration_seconds_sum{check=\"redis\"} 0.8\n"));
+        assert!(text.contains("vitals_check_duration_seconds_bucket{check=\"redis\",le=\"1\"} 1\n"));
+        assert!(
+            text.contains("vitals_check_duration_seconds_bucket{check=\"redis\",le=\"0.5\"} 0\n")
+        );
+    }
+
+    #[test]
+    fn run_counters_start_at_zero_for_every_check_and_outcome() {
+        let text = Metrics::new().render(false, false);
+        for check in ["database", "redis"] {
+            for outcome in ["ok", "error", "timeout"] {
+                let line = format!(
+                    "vitals_check_runs_total{{check=\"{check}\",outcome=\"{outcome}\"}} 0\n"
+                );
+                assert!(text.contains(&line), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn draining_is_never_ready() {
+        let text = Metrics::new().render(true, true);
+        assert!(text.contains("vitals_ready 0\n"));
+        assert!(text.contains("vitals_draining 1\n"));
+    }
+}
