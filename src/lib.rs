@@ -9,6 +9,7 @@
 //! - [`pools`]: the Postgres ([`pools::Db`]) and Redis ([`pools::Cache`]) pools, both lazy.
 //! - [`checks`]: probes, deadlines, coalescing, history, verdicts, sanitising.
 //! - [`routes`]: the health endpoints; [`error`]: refusals and JSON catchers.
+//! - [`status_page`]: `/status`, the HTML view for people.
 //! - [`fairings`]: request and check logging, `Cache-Control`.
 //! - [`metrics`]: Prometheus registry, its recorder and `/metrics`.
 //! - [`shutdown`]: the lifecycle (serving, draining).
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod pools;
 pub mod routes;
 pub mod shutdown;
+pub mod status_page;
 
 use figment::Figment;
 use rocket::{Build, Rocket};
@@ -59,5 +61,6 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(metrics::stage())
         .attach(fairings::stage())
         .attach(routes::stage())
+        .attach(status_page::stage())
         .attach(shutdown::stage())
 }

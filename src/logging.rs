@@ -164,7 +164,7 @@ fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// `time` as RFC 3339 UTC with milliseconds, e.g. `2026-11-28T01:02:03.456Z`.
-fn rfc3339(time: SystemTime) -> String {
+pub fn rfc3339(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);

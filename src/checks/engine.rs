@@ -49,6 +49,8 @@ struct SlotState {
     in_flight: Option<Run>,
     history: VecDeque<Arc<Outcome>>,
     changed_at: Option<SystemTime>,
+    runs: u64,
+    runs_ok: u64,
 }
 
 impl std::fmt::Debug for SlotState {
@@ -69,7 +71,11 @@ pub struct History {
     /// When its status last changed (first run counts as a change).
     pub changed_at: Option<SystemTime>,
     /// Up to [`HISTORY_LEN`] completed runs, oldest first.
-    pub runs: Vec<Arc<Outcome>>,
+    pub recent: Vec<Arc<Outcome>>,
+    /// Completed runs since the process started.
+    pub runs: u64,
+    /// Of those, the ones that were `ok`.
+    pub runs_ok: u64,
 }
 
 impl Slot {
@@ -88,6 +94,8 @@ impl Slot {
             state.history.pop_front();
         }
         state.history.push_back(outcome.clone());
+        state.runs += 1;
+        state.runs_ok += u64::from(outcome.status == Status::Ok);
         state.latest = Some((Instant::now(), outcome));
         state.in_flight = None;
     }
@@ -131,16 +139,17 @@ impl Health {
         History {
             latest: state.latest.as_ref().map(|(_, o)| o.clone()),
             changed_at: state.changed_at,
-            runs: state.history.iter().cloned().collect(),
+            recent: state.history.iter().cloned().collect(),
+            runs: state.runs,
+            runs_ok: state.runs_ok,
         }
     }
 
-    /// The verdict of every check's latest result, without running anything; `None` until
-    /// each check has run once.
-    pub fn latest_verdict(&self) -> Option<Verdict> {
-        let entries = Check::ALL
+    /// The latest result of each check that has run, without running anything.
+    pub fn latest_entries(&self) -> Vec<Entry> {
+        Check::ALL
             .into_iter()
-            .map(|check| {
+            .filter_map(|check| {
                 Some(Entry {
                     check,
                     critical: self.settings.is_critical(check),
@@ -148,8 +157,14 @@ impl Health {
                     fresh: false,
                 })
             })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Verdict::of(&entries))
+            .collect()
+    }
+
+    /// The verdict of every check's latest result, without running anything; `None` until
+    /// each check has run once.
+    pub fn latest_verdict(&self) -> Option<Verdict> {
+        let entries = self.latest_entries();
+        (entries.len() == Check::ALL.len()).then(|| Verdict::of(&entries))
     }
 
     /// Evaluates `checks` concurrently against the pools and aggregates a [`Report`].
@@ -338,6 +353,7 @@ mod tests {
         }
         let state = slot.lock();
         assert_eq!(state.history.len(), HISTORY_LEN);
+        assert_eq!((state.runs, state.runs_ok), (HISTORY_LEN as u64 + 3, 2));
         assert_eq!(
             state.changed_at,
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(3))

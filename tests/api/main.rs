@@ -1,5 +1,6 @@
 //! Integration tests against the real Postgres and Redis: one binary, one build.
 
+mod browser;
 mod coalescing;
 mod config;
 mod faults;
@@ -11,3 +12,4 @@ mod process;
 mod ready;
 mod secrets;
 mod startup;
+mod status_page;

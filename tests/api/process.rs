@@ -3,69 +3,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use crate::helpers::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_vitals");
-
-/// The binary serving on a spare port, with `envs` set.
-struct Server {
-    port: u16,
-    child: Child,
-}
-
-impl Server {
-    async fn start(envs: &[(&str, String)]) -> Server {
-        let port = closed_port().await;
-        let child = Command::new(BIN)
-            .env("ROCKET_PORT", port.to_string())
-            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the vitals binary runs");
-        let server = Server { port, child };
-        let up = eventually(Duration::from_secs(10), || async {
-            server
-                .get("/health/live")
-                .await
-                .is_some_and(|(s, _)| s == 200)
-        })
-        .await;
-        assert!(up, "vitals did not start serving");
-        server
-    }
-
-    async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let url = format!("http://127.0.0.1:{}{path}", self.port);
-        vitals::healthcheck::get(&url).await.ok()
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("still running").to_string();
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for exit (at most `limit`); the exit status and everything written to stdout.
-    async fn exit(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let status = tokio::time::timeout(limit, self.child.wait())
-            .await
-            .expect("vitals exits in time")
-            .unwrap();
-        let mut out = String::new();
-        if let Some(mut stdout) = self.child.stdout.take() {
-            let _ = stdout.read_to_string(&mut out).await;
-        }
-        (status, out)
-    }
-}
 
 #[tokio::test]
 async fn sigterm_withdraws_readiness_at_once_keeps_liveness_then_exits_0() {

@@ -1,0 +1,295 @@
+//! `/status`: the page for people, rendered from the same engine as the probes.
+//!
+//! Opening it asks the engine for every check, so it shares the cache and any run in flight
+//! and adds no load of its own; while draining it shows the last results without running
+//! anything. The HTML comes from maud, which escapes every interpolated value; text from a
+//! dependency has been sanitised before that. CSS lives in `static/`, found at run time
+//! (working directory first, then beside the executable) and served at `/static`.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use maud::{html, Markup, DOCTYPE};
+use rocket::fairing::AdHoc;
+use rocket::fs::FileServer;
+use rocket::http::{ContentType, Header};
+use rocket::response::{self, Redirect, Responder};
+use rocket::{get, routes, uri, Request, Response, State};
+
+use crate::checks::{Check, Entry, Health, History, Report, Status, Verdict};
+use crate::fairings::record_runs;
+use crate::logging::rfc3339;
+use crate::pools::{Cache, Db};
+use crate::shutdown::Lifecycle;
+
+/// Seconds between the page's own refreshes.
+const REFRESH_S: u32 = 5;
+
+/// Runs of the recent strip shown per check (the engine keeps more).
+const STRIP_LEN: usize = 30;
+
+/// No script, no inline style, nothing from elsewhere: the page needs only its stylesheet.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                   base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Everything the page shows, gathered before rendering.
+struct Page {
+    report: Report,
+    history: Vec<History>,
+    now: SystemTime,
+    booted_at: SystemTime,
+}
+
+/// The status page; runs the checks unless the service is draining.
+#[get("/status")]
+async fn status(
+    health: &State<Health>,
+    lifecycle: &State<Lifecycle>,
+    db: &Db,
+    cache: &Cache,
+) -> Page {
+    let report = if lifecycle.is_draining() {
+        Report {
+            verdict: Verdict::Draining,
+            entries: health.latest_entries(),
+        }
+    } else {
+        health.evaluate(&Check::ALL, db, cache).await
+    };
+    Page {
+        history: report
+            .entries
+            .iter()
+            .map(|e| health.history(e.check))
+            .collect(),
+        report,
+        now: SystemTime::now(),
+        booted_at: health.booted_at(),
+    }
+}
+
+/// `/` is for people: send them to the page.
+#[get("/")]
+fn index() -> Redirect {
+    Redirect::to(uri!("/status"))
+}
+
+impl<'r> Responder<'r, 'static> for Page {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        record_runs(req, &self.report);
+        Response::build_from(render(&self).into_string().respond_to(req)?)
+            .header(ContentType::HTML)
+            .header(Header::new("Content-Security-Policy", CSP))
+            .header(Header::new("Referrer-Policy", "no-referrer"))
+            .ok()
+    }
+}
+
+/// Word, CSS class and symbol of a verdict; the symbol keeps colour from being the only signal.
+fn verdict_look(verdict: Verdict) -> (&'static str, &'static str, &'static str) {
+    match verdict {
+        Verdict::Ready => ("Ready", "ok", "✓"),
+        Verdict::Degraded => ("Degraded", "warn", "!"),
+        Verdict::Unavailable => ("Unavailable", "bad", "✕"),
+        Verdict::Draining => ("Draining", "off", "↓"),
+    }
+}
+
+fn status_look(status: Status) -> (&'static str, &'static str, &'static str) {
+    match status {
+        Status::Ok => ("OK", "ok", "✓"),
+        Status::Error => ("Error", "bad", "✕"),
+        Status::Timeout => ("Timeout", "warn", "◷"),
+    }
+}
+
+fn render(page: &Page) -> Markup {
+    let (word, class, symbol) = verdict_look(page.report.verdict);
+    let checked = rfc3339(page.now);
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta http-equiv="refresh" content=(REFRESH_S);
+                title { (word) " · vitals" }
+                link rel="icon" href="data:,";
+                link rel="stylesheet" href="/static/status.css";
+            }
+            body {
+                header class={ "verdict " (class) } {
+                    h1 { span.symbol aria-hidden="true" { (symbol) } " " (word) }
+                    p.lede { (lede(page.report.verdict)) }
+                }
+                main {
+                    div.scroll {
+                        table {
+                            caption { "Dependency checks" }
+                            thead {
+                                tr {
+                                    th scope="col" { "Check" }
+                                    th scope="col" { "State" }
+                                    th scope="col" { "Latency" }
+                                    th scope="col" { "Since" }
+                                    th scope="col" { "OK since start" }
+                                    th scope="col" { "Recent (oldest first)" }
+                                }
+                            }
+                            tbody {
+                                @for (entry, history) in page.report.entries.iter().zip(&page.history) {
+                                    (row(entry, history, page.now))
+                                }
+                            }
+                        }
+                    }
+                    @if page.report.entries.is_empty() {
+                        p { "No check has run yet." }
+                    }
+                }
+                footer {
+                    p {
+                        "vitals " (env!("CARGO_PKG_VERSION")) " · checked "
+                        time datetime=(checked) { (clock(&checked)) " UTC" }
+                        " · up " (age(page.now, page.booted_at))
+                        " · refreshes every " (REFRESH_S) " s"
+                    }
+                    p {
+                        "Machine-readable: " a href="/health/ready" { "/health/ready" }
+                        " · " a href="/metrics" { "/metrics" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn lede(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Ready => "Every dependency answers: the service can serve.",
+        Verdict::Degraded => "A non-critical dependency is failing: the service still serves.",
+        Verdict::Unavailable => "A critical dependency is failing: readiness is 503.",
+        Verdict::Draining => {
+            "Shutting down: readiness is withdrawn; results below are the last ones."
+        }
+    }
+}
+
+fn row(entry: &Entry, history: &History, now: SystemTime) -> Markup {
+    let outcome = &entry.outcome;
+    let (word, class, symbol) = status_look(outcome.status);
+    let changed = history.changed_at.map(rfc3339);
+    let recent = &history.recent[history.recent.len().saturating_sub(STRIP_LEN)..];
+    let failures = recent.iter().filter(|o| o.status != Status::Ok).count();
+    html! {
+        tr {
+            th scope="row" {
+                (entry.check.name())
+                @if !entry.critical { br; small { "non-critical" } }
+            }
+            // One element per cell, so narrow screens can lay each cell out as label and value.
+            td class={ "state " (class) } data-label="State" {
+                div {
+                    span.symbol aria-hidden="true" { (symbol) } " " (word)
+                    @if let Some(error) = &outcome.error { br; small.error { (error) } }
+                }
+            }
+            td.num data-label="Latency" { div { (format!("{:.2} ms", outcome.duration_ms)) } }
+            td data-label="Since" {
+                div {
+                    @if let (Some(stamp), Some(at)) = (&changed, history.changed_at) {
+                        time datetime=(stamp) { (clock(stamp)) " UTC" }
+                        br; small { (age(now, at)) " ago" }
+                    } @else { "–" }
+                }
+            }
+            td.num data-label="OK since start" {
+                div {
+                    @if history.runs > 0 {
+                        (format!("{:.1} %", 100.0 * history.runs_ok as f64 / history.runs as f64))
+                        br; small { (history.runs) @if history.runs == 1 { " run" } @else { " runs" } }
+                    } @else { "–" }
+                }
+            }
+            td data-label="Recent" {
+                ol.strip aria-label=(format!("last {} runs: {} failed", recent.len(), failures)) {
+                    @for run in recent {
+                        @let (word, class, symbol) = status_look(run.status);
+                        li class=(class) title=(format!("{word}, {:.2} ms", run.duration_ms)) {
+                            (symbol)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `HH:MM:SS` of an RFC 3339 stamp.
+fn clock(stamp: &str) -> &str {
+    stamp.get(11..19).unwrap_or(stamp)
+}
+
+/// A short human duration from `then` to `now`: `42 s`, `5 min`, `3 h 12 min`, `2 d 4 h`.
+fn age(now: SystemTime, then: SystemTime) -> String {
+    let s = now.duration_since(then).unwrap_or(Duration::ZERO).as_secs();
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=86_399 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// Where the static files are: `static/` in the working directory, else beside the
+/// executable. Never a path fixed at build time: it would point at the build machine.
+fn static_dir() -> Option<PathBuf> {
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("static")));
+    [Some(PathBuf::from("static")), beside_exe]
+        .into_iter()
+        .flatten()
+        .find(|dir| dir.join("status.css").is_file())
+}
+
+/// Mounts `/status`, `/` and, when found, the static files at `/static`.
+pub fn stage() -> AdHoc {
+    AdHoc::on_ignite("Status Page", |rocket| async {
+        let rocket = rocket.mount("/", routes![status, index]);
+        match static_dir() {
+            Some(dir) => rocket.mount("/static", FileServer::from(dir)),
+            None => {
+                log::warn!(
+                    target: "vitals::status_page",
+                    "no static/status.css in the working directory or beside the binary: \
+                     /status will be unstyled"
+                );
+                rocket
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ago = |s| age(t, t - Duration::from_secs(s));
+        assert_eq!(ago(0), "0 s");
+        assert_eq!(ago(42), "42 s");
+        assert_eq!(ago(300), "5 min");
+        assert_eq!(ago(3600 * 3 + 720), "3 h 12 min");
+        assert_eq!(ago(86_400 * 2 + 3600 * 4), "2 d 4 h");
+        assert_eq!(age(t, t + Duration::from_secs(5)), "0 s");
+    }
+
+    #[test]
+    fn clock_takes_the_time_of_day() {
+        assert_eq!(clock("2026-11-28T01:02:03.456Z"), "01:02:03");
+        assert_eq!(clock("short"), "short");
+    }
+}
