@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool::managed;
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket_db_pools::deadpool_redis::{self, redis};
@@ -24,7 +25,7 @@ pub struct Db(PgLazy);
 /// The Redis pool, configured by `[<profile>.databases.redis]`.
 #[derive(Database)]
 #[database("redis")]
-pub struct Cache(deadpool_redis::Pool);
+pub struct Cache(RedisLazy);
 
 // NOTE: rocket_db_pools 0.2's own `sqlx_postgres` pool connects during ignition, so an
 // unreachable Postgres stops launch ("failed to initialize database ... pool timed out"), and
@@ -98,6 +99,88 @@ impl fmt::Debug for PgLazy {
             .field("port", &self.options.get_port())
             .field("database", &self.options.get_database())
             .field("size", &self.pool.size())
+            .finish()
+    }
+}
+
+// NOTE: deadpool-redis' own manager recycles every checkout with UNWATCH+PING, so each check
+// cost two round trips and three commands. This manager creates connections the same way but
+// recycles for free: the check's own PING then tests the pooled connection, and a check that
+// fails on a reused connection retries once on a new one (see `checks::probe`).
+/// deadpool-redis' connection factory with a recycle that sends nothing.
+pub struct RedisManager(deadpool_redis::Manager);
+
+impl managed::Manager for RedisManager {
+    type Type = redis::aio::MultiplexedConnection;
+    type Error = redis::RedisError;
+
+    async fn create(&self) -> Result<Self::Type, Self::Error> {
+        self.0.create().await
+    }
+
+    async fn recycle(&self, _: &mut Self::Type, _: &managed::Metrics) -> RecycleResult {
+        Ok(())
+    }
+}
+
+type RecycleResult = managed::RecycleResult<redis::RedisError>;
+
+/// A lazily connecting Redis pool that rocket_db_pools can manage.
+#[derive(Clone)]
+pub struct RedisLazy {
+    /// The pool itself; connections open on first use.
+    pub pool: managed::Pool<RedisManager>,
+}
+
+/// Why a Redis pool could not be built: the message names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisPoolError {
+    /// A value of `databases.redis` is missing or of the wrong type.
+    #[error("databases.redis: {0}")]
+    Config(#[from] figment::Error),
+    /// `databases.redis.url` is not a Redis URL.
+    #[error("databases.redis.url is not a valid Redis URL: {0}")]
+    Url(redis::RedisError),
+    /// The pool could not be assembled.
+    #[error("databases.redis: {0}")]
+    Build(#[from] managed::BuildError),
+    /// Acquiring a connection failed (only through `Connection<Cache>`, which vitals does not use).
+    #[error(transparent)]
+    Pool(#[from] managed::PoolError<redis::RedisError>),
+}
+
+#[rocket::async_trait]
+impl rocket_db_pools::Pool for RedisLazy {
+    type Connection = managed::Object<RedisManager>;
+    type Error = RedisPoolError;
+
+    async fn init(figment: &Figment) -> Result<Self, Self::Error> {
+        let config: Config = figment.extract()?;
+        let manager =
+            deadpool_redis::Manager::new(config.url.as_str()).map_err(RedisPoolError::Url)?;
+        let timeout = Some(Duration::from_secs(config.connect_timeout));
+        let pool = managed::Pool::builder(RedisManager(manager))
+            .max_size(config.max_connections.max(1))
+            .wait_timeout(timeout)
+            .create_timeout(timeout)
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()?;
+        Ok(RedisLazy { pool })
+    }
+
+    async fn get(&self) -> Result<Self::Connection, Self::Error> {
+        Ok(self.pool.get().await?)
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+}
+
+impl fmt::Debug for RedisLazy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLazy")
+            .field("status", &self.pool.status())
             .finish()
     }
 }

@@ -239,7 +239,7 @@ impl Health {
 /// Owned pool handles for one run, so it can outlive the request that started it.
 enum Probe {
     Database(crate::pools::PgLazy),
-    Redis(rocket_db_pools::deadpool_redis::Pool),
+    Redis(crate::pools::RedisLazy),
 }
 
 impl Probe {
@@ -267,7 +267,9 @@ fn outcome(
 ) -> Outcome {
     let (status, error) = match result {
         Ok(()) => (Status::Ok, None),
-        Err(Failure::Error(text)) => (Status::Error, Some(sanitiser.clean(&text))),
+        Err(Failure::Error(text) | Failure::Stale(text)) => {
+            (Status::Error, Some(sanitiser.clean(&text)))
+        }
         Err(Failure::Timeout) => (
             Status::Timeout,
             Some(format!("no answer within {} ms", timeout.as_millis())),

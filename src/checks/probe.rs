@@ -4,21 +4,38 @@
 
 use std::io;
 
+use deadpool::managed::{Object, PoolError};
 use futures::future::BoxFuture;
-use rocket_db_pools::deadpool_redis::{self, redis, PoolError};
+use rocket_db_pools::deadpool_redis::redis;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::Executor;
 use tokio::time::{timeout_at, Instant};
 
-use crate::pools::PgLazy;
+use crate::pools::{PgLazy, RedisLazy};
 
 /// Why a probe failed, before sanitising.
 #[derive(Debug)]
 pub enum Failure {
     /// The dependency answered with an error or refused the connection.
     Error(String),
+    /// A pooled connection broke mid-command (its server went away since it was last used):
+    /// worth one more try on a new connection before calling it an error.
+    Stale(String),
     /// No answer before the deadline.
     Timeout,
+}
+
+/// Runs `attempt` once more when the first try found a broken pooled connection, so a
+/// dependency restart is not reported as an outage.
+async fn with_one_retry<F, Fut>(mut attempt: F) -> Result<(), Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    match attempt().await {
+        Err(Failure::Stale(_)) => attempt().await,
+        result => result,
+    }
 }
 
 impl From<sqlx::Error> for Failure {
@@ -32,21 +49,17 @@ impl From<sqlx::Error> for Failure {
 
 /// `SELECT 1` on a pooled Postgres connection, by `deadline`.
 pub async fn database(db: PgLazy, deadline: Instant) -> Result<(), Failure> {
-    // A pooled connection may have died since its last use (a server restart): such a failure
-    // gets one more try on a new connection, so a restart is not reported as an outage.
-    let reused = db.pool.num_idle() > 0;
-    match select_one(&db, deadline).await {
-        Err(Failure::Error(_)) if reused => select_one(&db, deadline).await,
-        result => result,
-    }
+    with_one_retry(|| select_one(&db, deadline)).await
 }
 
 async fn select_one(db: &PgLazy, deadline: Instant) -> Result<(), Failure> {
     let acquire = async {
-        if db.pool.num_idle() == 0 {
-            // NOTE: sqlx's pool retries a refused connection until its acquire timeout and then
-            // reports a bare "pool timed out". Knocking first makes a refused port an `error`
-            // at once; Postgres does not log a connection closed before its startup packet.
+        // NOTE: sqlx's pool retries a refused connection until its acquire timeout and then
+        // reports a bare "pool timed out". Knocking first makes a refused port an `error` at
+        // once; Postgres does not log a connection closed before its startup packet. Only an
+        // empty pool knocks: one whose connection is still being returned (sqlx pings it on
+        // release, in the background) would otherwise knock on nearly every check.
+        if db.pool.size() == 0 {
             knock(&db.options).await?;
         }
         db.pool.acquire().await.map_err(Failure::from)
@@ -61,7 +74,10 @@ async fn select_one(db: &PgLazy, deadline: Instant) -> Result<(), Failure> {
         // pinged on release with no deadline.
         Ok(Err(e)) => {
             drop(conn.detach());
-            Err(e.into())
+            Err(match e {
+                sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => Failure::Stale(e.to_string()),
+                e => e.into(),
+            })
         }
         Err(_) => {
             drop(conn.detach());
@@ -99,11 +115,15 @@ async fn knock(options: &PgConnectOptions) -> Result<(), Failure> {
     }
 }
 
-/// `PING` on a pooled Redis connection, by `deadline`.
-pub async fn redis(pool: deadpool_redis::Pool, deadline: Instant) -> Result<(), Failure> {
-    // deadpool-redis sends UNWATCH+PING on every checkout and redis-rs has no response
-    // timeout: only this deadline bounds a paused or silent Redis.
-    let mut conn = match timeout_at(deadline, pool.get()).await {
+/// `PING` on a pooled Redis connection, by `deadline`. Checkouts are not tested (see
+/// `pools::RedisManager`): this PING is the test.
+pub async fn redis(redis: RedisLazy, deadline: Instant) -> Result<(), Failure> {
+    with_one_retry(|| ping(&redis, deadline)).await
+}
+
+async fn ping(redis: &RedisLazy, deadline: Instant) -> Result<(), Failure> {
+    // redis-rs has no response timeout: only this deadline bounds a paused or silent Redis.
+    let mut conn = match timeout_at(deadline, redis.pool.get()).await {
         Err(_) | Ok(Err(PoolError::Timeout(_))) => return Err(Failure::Timeout),
         // The driver's own words ("Connection refused (os error 111)"), not deadpool's wrapper.
         Ok(Err(PoolError::Backend(e))) => return Err(Failure::Error(format!("redis: {e}"))),
@@ -111,21 +131,16 @@ pub async fn redis(pool: deadpool_redis::Pool, deadline: Instant) -> Result<(), 
         Ok(Ok(conn)) => conn,
     };
     let ping = redis::cmd("PING");
-    match timeout_at(deadline, ping.query_async::<_, String>(&mut *conn)).await {
-        Ok(Ok(pong)) if pong == "PONG" => Ok(()),
-        Ok(Ok(other)) => {
-            drop(deadpool_redis::Connection::take(conn));
-            Err(Failure::Error(format!(
-                "unexpected answer to PING: {other}"
-            )))
+    let failure = match timeout_at(deadline, ping.query_async::<_, String>(&mut *conn)).await {
+        Ok(Ok(pong)) if pong == "PONG" => return Ok(()),
+        Ok(Ok(other)) => Failure::Error(format!("unexpected answer to PING: {other}")),
+        Ok(Err(e)) if e.is_io_error() || e.is_connection_dropped() => {
+            Failure::Stale(format!("redis: {e}"))
         }
-        Ok(Err(e)) => {
-            drop(deadpool_redis::Connection::take(conn));
-            Err(Failure::Error(format!("redis: {e}")))
-        }
-        Err(_) => {
-            drop(deadpool_redis::Connection::take(conn));
-            Err(Failure::Timeout)
-        }
-    }
+        Ok(Err(e)) => Failure::Error(format!("redis: {e}")),
+        Err(_) => Failure::Timeout,
+    };
+    // Out of the pool: a connection with an unanswered command must not serve the next check.
+    drop(Object::take(conn));
+    Err(failure)
 }

@@ -214,3 +214,29 @@ async fn a_postgres_error_is_reported_with_its_text() {
         "{error}"
     );
 }
+
+#[rocket::async_test]
+async fn a_restarted_redis_is_not_reported_as_an_outage() {
+    let redis = RedisServer::start().await;
+    let port = redis.port;
+    let app = spawn_app([("databases.redis.url", redis_url(port))]).await;
+    assert_eq!(app.get_ready().await.check_status("redis"), "ok");
+    redis.stop().await;
+    let _redis = RedisServer::start_on(port).await;
+    // The pooled connection died with the old server; the check retries on a new one.
+    let answer = app.get_ready().await;
+    assert_eq!(answer.check_status("redis"), "ok", "{answer:?}");
+}
+
+#[rocket::async_test]
+async fn a_restarted_postgres_is_not_reported_as_an_outage() {
+    let proxy = Proxy::start(postgres_addr(), Protocol::Postgres, Duration::ZERO).await;
+    let port = proxy.port;
+    let app = spawn_app([("databases.postgres.url", pg_url(port))]).await;
+    assert_eq!(app.get_ready().await.check_status("database"), "ok");
+    // Stopping the proxy closes every connection through it, as a server restart would.
+    proxy.stop().await;
+    let _back = Proxy::start_on(port, postgres_addr(), Protocol::Postgres).await;
+    let answer = app.get_ready().await;
+    assert_eq!(answer.check_status("database"), "ok", "{answer:?}");
+}

@@ -228,6 +228,12 @@ impl Proxy {
         }
     }
 
+    /// Closes the listener and every connection through it, and waits until they are gone.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+
     /// Commands seen so far.
     pub fn commands(&self) -> usize {
         self.commands.load(Ordering::SeqCst)
@@ -377,7 +383,11 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub async fn start() -> RedisServer {
-        let port = closed_port().await;
+        Self::start_on(closed_port().await).await
+    }
+
+    /// A private `redis-server` on `port`.
+    pub async fn start_on(port: u16) -> RedisServer {
         let child = tokio::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -409,6 +419,12 @@ impl RedisServer {
         let n = stream.read(&mut buf).await.ok()?;
         let text = String::from_utf8_lossy(&buf[..n]);
         Some(text.lines().next().unwrap_or("").to_owned())
+    }
+
+    /// Stops the server and waits until it has exited (its port is free again).
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
     }
 
     /// Pauses every client command for `ms` milliseconds.
