@@ -159,6 +159,7 @@ pub fn stage() -> AdHoc {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     fn settings(pairs: &[(&str, i64)]) -> Result<Settings, String> {
         let figment = pairs
@@ -274,6 +275,42 @@ mod tests {
             assert!(h.is_critical(Check::Database));
             Ok(())
         });
+    }
+
+    proptest::proptest! {
+        /// Whatever the `health` table holds, loading either succeeds with sane deadlines or
+        /// fails with a message naming a health key; it never panics.
+        #[test]
+        fn any_health_table_loads_sanely_or_names_its_key(
+            entries in proptest::collection::vec(
+                (
+                    proptest::sample::select(&[
+                        "health.timeout_ms", "health.cache_ms", "health.drain_ms",
+                        "health.checks.database.timeout_ms", "health.checks.redis.critical",
+                        "health.checks.redis.timeout_ms", "health.checks.mongo.critical",
+                        "health.checks.database.nope", "health.timeout",
+                    ][..]),
+                    proptest::prop_oneof![
+                        proptest::prelude::any::<i64>().prop_map(figment::value::Value::from),
+                        (0u64..120_000).prop_map(figment::value::Value::from),
+                        proptest::prelude::any::<bool>().prop_map(figment::value::Value::from),
+                        "[ -~]{0,8}".prop_map(figment::value::Value::from),
+                    ],
+                ),
+                0..6,
+            )
+        ) {
+            let figment = entries.iter().fold(Figment::new(), |f, (k, v)| f.merge((*k, v.clone())));
+            match Settings::from_figment(&figment) {
+                Ok(s) => {
+                    let h = s.health;
+                    for check in Check::ALL {
+                        proptest::prop_assert!((1..=MAX_TIMEOUT_MS).contains(&h.timeout_ms(check)));
+                    }
+                }
+                Err(message) => proptest::prop_assert!(message.contains("health"), "{}", message),
+            }
+        }
     }
 
     #[test]

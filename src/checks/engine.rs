@@ -213,9 +213,11 @@ impl Health {
         let timeout = Duration::from_millis(self.settings.timeout_ms(check));
         let probe = Probe::new(check, db, cache);
         let sanitiser = self.sanitiser.clone();
+        // The deadline runs from the request that asked, not from when the task first runs:
+        // on a busy runtime a spawned task can wait its turn for milliseconds.
+        let started = Instant::now();
+        let deadline = started + timeout;
         let task = tokio::spawn(async move {
-            let started = Instant::now();
-            let deadline = started + timeout;
             let result = tokio::time::timeout_at(deadline + BACKSTOP, probe.run(deadline))
                 .await
                 .unwrap_or(Err(Failure::Timeout));

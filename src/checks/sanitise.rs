@@ -80,35 +80,39 @@ fn password(url: &str) -> Option<&str> {
     Some(&userinfo[userinfo.find(':')? + 1..])
 }
 
-/// Rewrites every `://user:password@` in free text to `://user:***@`.
+/// Rewrites every `://user:password@` in free text to `://user:***@`. Each `://` is looked at
+/// on its own, so text glued to the front of a URL cannot hide its password.
 fn mask_url_passwords(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        out.push_str(head);
+    let mut hidden: Vec<(usize, usize)> = Vec::new();
+    for (at, _) in raw.match_indices("://") {
+        let start = at + 3;
+        let tail = &raw[start..];
         // The authority ends at the first character that cannot be part of it in free text.
         let end = tail
             .find(|c: char| c.is_whitespace() || "/?#\"'<>`".contains(c))
             .unwrap_or(tail.len());
         let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..colon]);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                out.push_str(&authority[at..]);
+        let Some(at_sign) = authority.rfind('@') else {
+            continue;
+        };
+        if let Some(colon) = authority[..at_sign].find(':') {
+            let range = (start + colon + 1, start + at_sign);
+            if hidden
+                .last()
+                .is_none_or(|&(_, last_end)| range.0 >= last_end)
+            {
+                hidden.push(range);
             }
-            None => out.push_str(authority),
         }
-        rest = &tail[end..];
     }
-    out.push_str(rest);
+    let mut out = String::with_capacity(raw.len());
+    let mut pos = 0;
+    for (from, to) in hidden {
+        out.push_str(&raw[pos..from]);
+        out.push_str("***");
+        pos = to;
+    }
+    out.push_str(&raw[pos..]);
     out
 }
 
@@ -141,6 +145,14 @@ mod tests {
     fn a_url_password_is_masked() {
         let text = sanitise("cannot reach postgres://app:s3cret@db:5432/x now");
         assert_eq!(text, "cannot reach postgres://app:***@db:5432/x now");
+    }
+
+    #[test]
+    fn text_glued_to_a_url_does_not_hide_its_password() {
+        assert_eq!(
+            sanitise("x://abcpostgres://u:pw@h/d"),
+            "x://abcpostgres://u:***@h/d"
+        );
     }
 
     #[test]
@@ -178,6 +190,30 @@ mod tests {
         assert_eq!(text.chars().count(), 201);
         assert!(text.ends_with('…'));
         assert_eq!(sanitise(&"x".repeat(200)), "x".repeat(200));
+    }
+
+    proptest::proptest! {
+        /// Whatever surrounds a URL with a password, the password never survives, and the
+        /// result is one line of at most 200 characters (plus the ellipsis).
+        #[test]
+        fn no_url_password_survives_any_text(
+            before in "[ -~\\n\\t]{0,120}",
+            scheme in "(postgres|redis|rediss|postgresql|http)",
+            user in "[a-z]{0,8}",
+            password in "[A-Za-z0-9!$%&()*+,;=._~-]{6,20}",
+            host in "[a-z0-9.]{1,20}(:[0-9]{1,5})?",
+            after in "[ -~\\n]{0,120}",
+        ) {
+            let raw = format!("{before}{scheme}://{user}:{password}@{host}/db {after}");
+            let sanitiser = Sanitiser::new([format!("{scheme}://{user}:{password}@{host}/db").as_str()]);
+            for text in [sanitise(&raw), sanitiser.clean(&raw)] {
+                let hidden = !text.contains(&format!(":{password}@"));
+                proptest::prop_assert!(hidden, "{}", text);
+                proptest::prop_assert!(text.chars().count() <= MAX_CHARS + 1);
+                proptest::prop_assert!(!text.chars().any(|c| c.is_control()));
+            }
+            proptest::prop_assert!(!sanitiser.clean(&raw).contains(&password));
+        }
     }
 
     #[test]

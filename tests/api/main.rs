@@ -13,3 +13,4 @@ mod ready;
 mod secrets;
 mod startup;
 mod status_page;
+mod surface;
