@@ -4,6 +4,7 @@ mod browser;
 mod coalescing;
 mod config;
 mod faults;
+mod fixtures;
 mod helpers;
 mod live;
 mod metrics;

@@ -141,12 +141,7 @@ async fn draining_shows_in_metrics() {
     let app = spawn_app([]).await;
     app.get_ready().await;
     assert_eq!(get(&scrape(&app).await, "vitals_draining"), 0.0);
-    let lifecycle = app
-        .client
-        .rocket()
-        .state::<vitals::shutdown::Lifecycle>()
-        .unwrap();
-    lifecycle.begin_drain();
+    app.begin_drain();
     let m = scrape(&app).await;
     assert_eq!(get(&m, "vitals_draining"), 1.0);
     assert_eq!(get(&m, "vitals_ready"), 0.0);

@@ -115,12 +115,7 @@ async fn a_failing_non_critical_check_makes_ready_degraded_and_200() {
 #[rocket::async_test]
 async fn a_draining_service_answers_503_draining_without_checks() {
     let app = spawn_app([]).await;
-    let lifecycle = app
-        .client
-        .rocket()
-        .state::<vitals::shutdown::Lifecycle>()
-        .unwrap();
-    lifecycle.begin_drain();
+    app.begin_drain();
     let answer = app.get_ready().await;
     assert_eq!(answer.status, Status::ServiceUnavailable);
     assert_eq!(

@@ -61,11 +61,7 @@ async fn a_draining_page_shows_the_last_results_without_checking() {
     let proxy = Proxy::start(postgres_addr(), Protocol::Postgres, Duration::ZERO).await;
     let app = spawn_app([("databases.postgres.url", pg_url(proxy.port))]).await;
     app.get_ready().await;
-    app.client
-        .rocket()
-        .state::<vitals::shutdown::Lifecycle>()
-        .unwrap()
-        .begin_drain();
+    app.begin_drain();
     let html = page(&app).await;
     assert!(html.contains("<title>Draining · vitals</title>"));
     assert!(html.contains(r#"<th scope="row">database</th>"#));
