@@ -46,9 +46,9 @@ pub enum PgPoolError {
     /// A value of `databases.postgres` is missing or of the wrong type.
     #[error("databases.postgres: {0}")]
     Config(#[from] figment::Error),
-    /// `databases.postgres.url` is not a Postgres URL.
+    /// `databases.postgres.url` is not a Postgres URL (the reason, sanitised).
     #[error("databases.postgres.url is not a valid Postgres URL: {0}")]
-    Url(sqlx::Error),
+    Url(String),
     /// Acquiring a connection failed (only through `Connection<Db>`, which vitals does not use).
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
@@ -61,8 +61,16 @@ impl rocket_db_pools::Pool for PgLazy {
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: Config = figment.extract()?;
+        let bad_url = |why: &str| PgPoolError::Url(crate::checks::sanitise(why));
+        // sqlx parses any scheme; a mysql:// URL would otherwise surface as a check error.
+        if !["postgres://", "postgresql://"]
+            .iter()
+            .any(|s| config.url.starts_with(s))
+        {
+            return Err(bad_url("the scheme must be postgres:// or postgresql://"));
+        }
         let options = PgConnectOptions::from_str(&config.url)
-            .map_err(PgPoolError::Url)?
+            .map_err(|e| bad_url(&e.to_string()))?
             .application_name("vitals")
             // Every check runs `SELECT 1`: logging each at info level would drown the log.
             .log_statements(log::LevelFilter::Trace);
@@ -138,9 +146,9 @@ pub enum RedisPoolError {
     /// A value of `databases.redis` is missing or of the wrong type.
     #[error("databases.redis: {0}")]
     Config(#[from] figment::Error),
-    /// `databases.redis.url` is not a Redis URL.
+    /// `databases.redis.url` is not a Redis URL (the reason, sanitised).
     #[error("databases.redis.url is not a valid Redis URL: {0}")]
-    Url(redis::RedisError),
+    Url(String),
     /// The pool could not be assembled.
     #[error("databases.redis: {0}")]
     Build(#[from] managed::BuildError),
@@ -156,8 +164,8 @@ impl rocket_db_pools::Pool for RedisLazy {
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: Config = figment.extract()?;
-        let manager =
-            deadpool_redis::Manager::new(config.url.as_str()).map_err(RedisPoolError::Url)?;
+        let manager = deadpool_redis::Manager::new(config.url.as_str())
+            .map_err(|e| RedisPoolError::Url(crate::checks::sanitise(&e.to_string())))?;
         let timeout = Some(Duration::from_secs(config.connect_timeout));
         let pool = managed::Pool::builder(RedisManager(manager))
             .max_size(config.max_connections.max(1))
@@ -185,44 +193,10 @@ impl fmt::Debug for RedisLazy {
     }
 }
 
-/// Checks both pool URLs before the pools are built, so a bad one stops launch with a message
-/// naming its key (the pools' own errors do not).
-fn validate_urls(figment: &Figment) -> Result<(), String> {
-    let url = |key: &str| -> Result<String, String> {
-        figment
-            .extract_inner::<String>(key)
-            .map_err(|e| format!("{key}: {e}"))
-    };
-    let pg = url("databases.postgres.url")?;
-    let bad_pg = |why: String| format!("databases.postgres.url is not a valid Postgres URL: {why}");
-    // sqlx parses any scheme; a mysql:// URL would otherwise surface as a check error.
-    if !(pg.starts_with("postgres://") || pg.starts_with("postgresql://")) {
-        return Err(bad_pg(
-            "the scheme must be postgres:// or postgresql://".into(),
-        ));
-    }
-    PgConnectOptions::from_str(&pg).map_err(|e| bad_pg(e.to_string()))?;
-    redis::Client::open(url("databases.redis.url")?)
-        .map_err(|e| format!("databases.redis.url is not a valid Redis URL: {e}"))?;
-    Ok(())
-}
-
-/// Validates the pool URLs, then attaches both pools' initializers (their on-ignite builds the
-/// pools, their on-shutdown closes them).
+/// Attaches both pools' initializers: their on-ignite builds the pools (a bad URL stops launch
+/// with a message naming its key), their on-shutdown closes them.
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Pools", |rocket| async {
-        rocket
-            .attach(AdHoc::try_on_ignite("Pool URLs", |rocket| async move {
-                match validate_urls(rocket.figment()) {
-                    Ok(()) => Ok(rocket),
-                    Err(message) => {
-                        let message = crate::checks::sanitise(&message);
-                        log::error!(target: "vitals::config", "invalid configuration: {message}");
-                        Err(rocket)
-                    }
-                }
-            }))
-            .attach(Db::init())
-            .attach(Cache::init())
+        rocket.attach(Db::init()).attach(Cache::init())
     })
 }

@@ -13,7 +13,7 @@ async fn launch_error(key: &str, value: figment::value::Value) -> Vec<String> {
     assert!(result.is_err(), "{key} was accepted");
     logs()
         .into_iter()
-        .filter(|l| l.contains("invalid configuration") && l.contains(key))
+        .filter(|l| l.contains(r#""level":"error""#) && l.contains(key))
         .collect()
 }
 
