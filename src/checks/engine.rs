@@ -70,7 +70,7 @@ pub struct History {
     pub latest: Option<Arc<Outcome>>,
     /// When its status last changed (first run counts as a change).
     pub changed_at: Option<SystemTime>,
-    /// Up to [`HISTORY_LEN`] completed runs, oldest first.
+    /// Up to 60 completed runs (`HISTORY_LEN`), oldest first.
     pub recent: Vec<Arc<Outcome>>,
     /// Completed runs since the process started.
     pub runs: u64,
