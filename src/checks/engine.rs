@@ -113,16 +113,6 @@ impl Health {
         }
     }
 
-    /// The settings it runs with.
-    pub fn settings(&self) -> &HealthSettings {
-        &self.settings
-    }
-
-    /// The sanitiser for text about the dependencies.
-    pub fn sanitiser(&self) -> &Sanitiser {
-        &self.sanitiser
-    }
-
     /// Whether a full readiness evaluation has passed since the process started.
     pub fn is_started(&self) -> bool {
         self.started.load(Ordering::Acquire)
@@ -153,7 +143,8 @@ impl Health {
                 Some(Entry {
                     check,
                     critical: self.settings.is_critical(check),
-                    outcome: self.history(check).latest?,
+                    // Only the latest result: `history` would copy the whole run list.
+                    outcome: self.slots[check.index()].lock().latest.as_ref()?.1.clone(),
                     fresh: false,
                 })
             })
