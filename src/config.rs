@@ -4,15 +4,13 @@
 //! profile, `[debug]` or `[release]`), `ROCKET_*` variables, then `DATABASE_URL` and `REDIS_URL`,
 //! which override the pool URLs in every profile. Pools read their own tables
 //! (`databases.postgres`, `databases.redis`) through rocket_db_pools; this module owns `health`.
+//! It checks each value on its own; whether a check name exists is the registry's business.
 
 use std::collections::BTreeMap;
 
 use figment::providers::Env;
 use figment::Figment;
-use rocket::fairing::AdHoc;
 use serde::Deserialize;
-
-use crate::checks::Check;
 
 /// Largest accepted deadline for one check, in milliseconds. A probe that may wait longer than
 /// a minute is no longer a health check.
@@ -40,7 +38,7 @@ pub fn figment() -> Figment {
 
 /// Everything vitals itself reads from configuration; Rocket's and the pools' keys are theirs.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The `[<profile>.health]` table.
     #[serde(default)]
     pub health: HealthSettings,
@@ -49,26 +47,46 @@ pub struct Settings {
 /// The `[<profile>.health]` table. Defaults match `[default.health]` in `Rocket.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HealthSettings {
+pub(crate) struct HealthSettings {
     /// Deadline of each dependency check, pool acquire and query together, in ms. Default 1000.
     pub timeout_ms: u64,
     /// How long a completed check result is reused, in ms; 0 checks on every probe. Default 0.
     pub cache_ms: u64,
     /// How long readiness answers `draining` before shutdown, in ms. Default 0.
     pub drain_ms: u64,
-    /// Per-check overrides, keyed by check name (`database`, `redis`).
+    /// Per-check settings and declared checks, keyed by check name.
     pub checks: BTreeMap<String, CheckSettings>,
 }
 
-/// A `[<profile>.health.checks.<name>]` table.
+/// A `[<profile>.health.checks.<name>]` table: settings of a check, or the declaration of one.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct CheckSettings {
+pub(crate) struct CheckSettings {
     /// This check's deadline in ms; the global `timeout_ms` when unset.
     pub timeout_ms: Option<u64>,
     /// Whether a failure makes the service unavailable (503). Default true; a failing
     /// non-critical check makes readiness `degraded` (200).
     pub critical: bool,
+    /// `false` removes the check everywhere (a built-in's pool then never connects). Default true.
+    pub enabled: bool,
+    /// Declares a check of this kind under this name.
+    pub kind: Option<Kind>,
+    /// `kind = "tcp"`: `host:port` to connect to.
+    pub address: Option<String>,
+    /// `kind = "http"`: the `http://` URL to GET.
+    pub url: Option<String>,
+    /// `kind = "http"`: the accepted statuses; any 2xx when unset.
+    pub expect: Option<Vec<u16>>,
+}
+
+/// The kinds a check can be declared as in configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Kind {
+    /// Ok when a TCP connection to `address` opens.
+    Tcp,
+    /// Ok when a GET of `url` answers 2xx (or one of `expect`).
+    Http,
 }
 
 impl Default for HealthSettings {
@@ -87,22 +105,32 @@ impl Default for CheckSettings {
         CheckSettings {
             timeout_ms: None,
             critical: true,
+            enabled: true,
+            kind: None,
+            address: None,
+            url: None,
+            expect: None,
         }
     }
 }
 
 impl HealthSettings {
-    /// The deadline of `check`: its own `timeout_ms`, else the global one.
-    pub fn timeout_ms(&self, check: Check) -> u64 {
+    /// The deadline of the check called `name`: its own `timeout_ms`, else the global one.
+    pub fn timeout_ms(&self, name: &str) -> u64 {
         self.checks
-            .get(check.name())
+            .get(name)
             .and_then(|c| c.timeout_ms)
             .unwrap_or(self.timeout_ms)
     }
 
-    /// Whether `check` failing makes the service unavailable.
-    pub fn is_critical(&self, check: Check) -> bool {
-        self.checks.get(check.name()).is_none_or(|c| c.critical)
+    /// Whether the check called `name` failing makes the service unavailable.
+    pub fn is_critical(&self, name: &str) -> bool {
+        self.checks.get(name).is_none_or(|c| c.critical)
+    }
+
+    /// Whether the check called `name` runs at all.
+    pub fn is_enabled(&self, name: &str) -> bool {
+        self.checks.get(name).is_none_or(|c| c.enabled)
     }
 
     /// Rejects values that would make probes meaningless, naming the offending key.
@@ -118,14 +146,46 @@ impl HealthSettings {
         };
         in_range("health.timeout_ms".into(), self.timeout_ms)?;
         for (name, check) in &self.checks {
-            if name.parse::<Check>().is_err() {
+            if !crate::checks::is_valid_name(name) {
                 return Err(format!(
-                    "health.checks.{name}: unknown check; known checks: {}",
-                    Check::names()
+                    "health.checks.{name}: invalid check name; use [a-z][a-z0-9_-], at most 32 \
+                     characters"
                 ));
             }
             if let Some(ms) = check.timeout_ms {
                 in_range(format!("health.checks.{name}.timeout_ms"), ms)?;
+            }
+            check.validate_keys(name)?;
+        }
+        Ok(())
+    }
+}
+
+impl CheckSettings {
+    /// Each kind takes its own keys: a key of another kind, or a missing required one, is a
+    /// mistake worth stopping for.
+    fn validate_keys(&self, name: &str) -> Result<(), String> {
+        let given = [
+            ("address", self.address.is_some()),
+            ("url", self.url.is_some()),
+            ("expect", self.expect.is_some()),
+        ];
+        let (required, allowed): (&[&str], &[&str]) = match self.kind {
+            None => (&[], &[]),
+            Some(Kind::Tcp) => (&["address"], &["address"]),
+            Some(Kind::Http) => (&["url"], &["url", "expect"]),
+        };
+        let kind = match self.kind {
+            None => "a check that is not declared here (no `kind`)",
+            Some(Kind::Tcp) => "kind = \"tcp\"",
+            Some(Kind::Http) => "kind = \"http\"",
+        };
+        for (key, present) in given {
+            if present && !allowed.contains(&key) {
+                return Err(format!("health.checks.{name}.{key}: not a key of {kind}"));
+            }
+            if !present && required.contains(&key) {
+                return Err(format!("health.checks.{name}.{key}: required by {kind}"));
             }
         }
         Ok(())
@@ -139,19 +199,6 @@ impl Settings {
         settings.health.validate()?;
         Ok(settings)
     }
-}
-
-/// Loads [`Settings`] into managed state; a bad value stops launch with a message naming it.
-pub fn stage() -> AdHoc {
-    AdHoc::try_on_ignite("Health Settings", |rocket| async move {
-        match Settings::from_figment(rocket.figment()) {
-            Ok(settings) => Ok(rocket.manage(settings)),
-            Err(message) => {
-                log::error!(target: "vitals::config", "invalid configuration: {message}");
-                Err(rocket)
-            }
-        }
-    })
 }
 
 #[cfg(test)]
@@ -172,8 +219,9 @@ mod tests {
     fn defaults_apply_when_the_table_is_missing() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.health, HealthSettings::default());
-        assert_eq!(s.health.timeout_ms(Check::Redis), 1000);
-        assert!(s.health.is_critical(Check::Database));
+        assert_eq!(s.health.timeout_ms("redis"), 1000);
+        assert!(s.health.is_critical("database"));
+        assert!(s.health.is_enabled("redis"));
     }
 
     #[test]
@@ -183,8 +231,8 @@ mod tests {
             ("health.checks.redis.timeout_ms", 50),
         ])
         .unwrap();
-        assert_eq!(s.health.timeout_ms(Check::Redis), 50);
-        assert_eq!(s.health.timeout_ms(Check::Database), 300);
+        assert_eq!(s.health.timeout_ms("redis"), 50);
+        assert_eq!(s.health.timeout_ms("database"), 300);
     }
 
     #[test]
@@ -199,11 +247,60 @@ mod tests {
         assert!(err.contains("cache_ms"), "{err}");
     }
 
+    fn declared(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        let figment = pairs
+            .iter()
+            .fold(Figment::new(), |f, (k, v)| f.merge((*k, *v)));
+        Settings::from_figment(&figment)
+    }
+
     #[test]
-    fn an_unknown_check_is_refused_with_the_known_names() {
-        let err = settings(&[("health.checks.mongo.timeout_ms", 10)]).unwrap_err();
-        assert!(err.contains("health.checks.mongo"), "{err}");
-        assert!(err.contains("database, redis"), "{err}");
+    fn a_declared_tcp_check_loads() {
+        let s = declared(&[
+            ("health.checks.queue.kind", "tcp"),
+            ("health.checks.queue.address", "127.0.0.1:5672"),
+        ])
+        .unwrap();
+        assert_eq!(s.health.checks["queue"].kind, Some(Kind::Tcp));
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_with_its_key() {
+        let err = declared(&[("health.checks.q.kind", "amqp")]).unwrap_err();
+        assert!(err.contains("health.checks.q.kind"), "{err}");
+    }
+
+    #[test]
+    fn a_declaration_missing_its_address_or_url_is_refused() {
+        let err = declared(&[("health.checks.q.kind", "tcp")]).unwrap_err();
+        assert!(err.contains("health.checks.q.address: required"), "{err}");
+        let err = declared(&[("health.checks.w.kind", "http")]).unwrap_err();
+        assert!(err.contains("health.checks.w.url: required"), "{err}");
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_refused() {
+        let err = declared(&[
+            ("health.checks.q.kind", "tcp"),
+            ("health.checks.q.address", "h:1"),
+            ("health.checks.q.url", "http://h/"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.contains("health.checks.q.url: not a key of kind"),
+            "{err}"
+        );
+        let err = declared(&[("health.checks.database.address", "h:1")]).unwrap_err();
+        assert!(err.contains("health.checks.database.address"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_check_name_is_refused() {
+        let err = settings(&[("health.checks.Mongo.timeout_ms", 10)]).unwrap_err();
+        assert!(
+            err.contains("health.checks.Mongo: invalid check name"),
+            "{err}"
+        );
     }
 
     /// The shipped Rocket.toml, laid into each jail.
@@ -262,6 +359,26 @@ mod tests {
     }
 
     #[test]
+    fn a_check_declared_in_the_environment_loads() {
+        jailed(|jail| {
+            jail.set_env(
+                "ROCKET_HEALTH",
+                r#"{checks={payments={kind="http",url="http://127.0.0.1:9000/health/ready",critical=false}}}"#,
+            );
+            let h = Settings::from_figment(&figment()).unwrap().health;
+            let payments = &h.checks["payments"];
+            assert_eq!(payments.kind, Some(Kind::Http));
+            assert_eq!(
+                payments.url.as_deref(),
+                Some("http://127.0.0.1:9000/health/ready")
+            );
+            assert!(!h.is_critical("payments"));
+            assert_eq!(h.timeout_ms, 2000, "the file's other values stay");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn rocket_health_env_changes_only_the_named_keys() {
         jailed(|jail| {
             jail.set_env("ROCKET_PROFILE", "release");
@@ -271,8 +388,8 @@ mod tests {
             );
             let h = Settings::from_figment(&figment()).unwrap().health;
             assert_eq!((h.timeout_ms, h.cache_ms, h.drain_ms), (200, 1000, 5000));
-            assert!(!h.is_critical(Check::Redis));
-            assert!(h.is_critical(Check::Database));
+            assert!(!h.is_critical("redis"));
+            assert!(h.is_critical("database"));
             Ok(())
         });
     }
@@ -304,7 +421,7 @@ mod tests {
             match Settings::from_figment(&figment) {
                 Ok(s) => {
                     let h = s.health;
-                    for check in Check::ALL {
+                    for check in ["database", "redis", "mongo"] {
                         proptest::prop_assert!((1..=MAX_TIMEOUT_MS).contains(&h.timeout_ms(check)));
                     }
                 }

@@ -10,39 +10,37 @@ use rocket::serde::json::Json;
 use rocket::{catch, catchers, Catcher};
 use serde::Serialize;
 
-use crate::checks::Check;
-
-/// A request vitals refuses to answer as asked.
+/// A request vitals refuses to answer as asked. The second field lists the known checks.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// 404: `/health/ready/<name>` names no known check.
-    #[error("unknown check '{0}'; known checks: {known}", known = Check::names())]
-    UnknownCheck(String),
-    /// 400: `?exclude=<name>` names no known check.
-    #[error("cannot exclude unknown check '{0}'; known checks: {known}", known = Check::names())]
-    UnknownExclude(String),
+pub(crate) enum Error {
+    /// 404: `/health/ready/<name>` names no enabled check.
+    #[error("unknown check '{0}'; known checks: {1}")]
+    UnknownCheck(String, String),
+    /// 400: `?exclude=<name>` names no enabled check.
+    #[error("cannot exclude unknown check '{0}'; known checks: {1}")]
+    UnknownExclude(String, String),
 }
 
 impl Error {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> Status {
         match self {
-            Error::UnknownCheck(_) => Status::NotFound,
-            Error::UnknownExclude(_) => Status::BadRequest,
+            Error::UnknownCheck(..) => Status::NotFound,
+            Error::UnknownExclude(..) => Status::BadRequest,
         }
     }
 }
 
 /// The body of every error answer.
 #[derive(Debug, Serialize)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// What went wrong, for a person.
     pub error: String,
 }
 
 impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let message = crate::checks::sanitise(&self.to_string());
+        let message = crate::redact::sanitise(&self.to_string());
         log::info!(target: "vitals::http", "{} {}: {message}", req.method(), req.uri().path());
         (self.status(), Json(ErrorBody { error: message })).respond_to(req)
     }
@@ -58,6 +56,6 @@ fn default(status: Status, _req: &Request<'_>) -> (Status, Json<ErrorBody>) {
 }
 
 /// JSON catchers for every status, mounted at `/`.
-pub fn catchers() -> Vec<Catcher> {
+pub(crate) fn catchers() -> Vec<Catcher> {
     catchers![default]
 }

@@ -1,5 +1,6 @@
-//! Cross-cutting fairings: [`CheckLogger`] (one line per request, one per check run) and
-//! [`NoStore`] (`Cache-Control: no-store` on every answer made for probes or people).
+//! Cross-cutting fairings: [`RequestLogger`] (one line per request; check runs log their own
+//! line from the engine) and [`NoStore`] (`Cache-Control: no-store` on every answer made for
+//! probes or people).
 
 use std::time::Instant;
 
@@ -7,33 +8,17 @@ use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::Header;
 use rocket::{Data, Request, Response};
 
-use crate::checks::{Entry, Report};
-
 /// When the request arrived; kept in the request's local cache.
 struct Arrival(Instant);
 
-/// The check runs a request started, stashed by its responder for [`CheckLogger`].
-struct FreshRuns(Vec<Entry>);
-
-/// Stashes the runs `report` started (not those served from cache or shared with another
-/// request), so [`CheckLogger`] logs each run exactly once.
-pub fn record_runs(req: &Request<'_>, report: &Report) {
-    req.local_cache(|| FreshRuns(report.entries.iter().filter(|e| e.fresh).cloned().collect()));
-}
-
-/// The check runs this request started (empty when it started none).
-pub fn fresh_runs<'r>(req: &'r Request<'_>) -> &'r [Entry] {
-    &req.local_cache(|| FreshRuns(Vec::new())).0
-}
-
-/// Logs each request's outcome and time, and each check run it started.
-pub struct CheckLogger;
+/// Logs each request's outcome and time.
+pub(crate) struct RequestLogger;
 
 #[rocket::async_trait]
-impl Fairing for CheckLogger {
+impl Fairing for RequestLogger {
     fn info(&self) -> Info {
         Info {
-            name: "Check Logger",
+            name: "Request Logger",
             kind: Kind::Request | Kind::Response,
         }
     }
@@ -49,20 +34,6 @@ impl Fairing for CheckLogger {
             .elapsed()
             .as_secs_f64()
             * 1e3;
-        for entry in fresh_runs(req) {
-            let o = &entry.outcome;
-            let error = o.error.as_deref().unwrap_or("");
-            log::info!(
-                target: "vitals::check",
-                check = entry.check.name(),
-                status = o.status.as_str(),
-                duration_ms = o.duration_ms,
-                error = error;
-                "check {} {} in {:.3} ms{}{}",
-                entry.check, o.status.as_str(), o.duration_ms,
-                if error.is_empty() { "" } else { ": " }, error
-            );
-        }
         let route = req.route().and_then(|r| r.name.as_deref()).unwrap_or("-");
         log::info!(
             target: "vitals::http",
@@ -77,7 +48,7 @@ impl Fairing for CheckLogger {
 }
 
 /// Sets `Cache-Control: no-store` on JSON and HTML answers: a cached health answer is a lie.
-pub struct NoStore;
+pub(crate) struct NoStore;
 
 #[rocket::async_trait]
 impl Fairing for NoStore {
@@ -101,9 +72,9 @@ impl Fairing for NoStore {
     }
 }
 
-/// Attaches [`CheckLogger`] and [`NoStore`].
-pub fn stage() -> AdHoc {
+/// Attaches [`RequestLogger`] and [`NoStore`].
+pub(crate) fn stage() -> AdHoc {
     AdHoc::on_ignite("Fairings", |rocket| async {
-        rocket.attach(CheckLogger).attach(NoStore)
+        rocket.attach(RequestLogger).attach(NoStore)
     })
 }

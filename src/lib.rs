@@ -1,66 +1,255 @@
-//! vitals: health endpoints for Kubernetes, Docker and people.
+//! vitals: health endpoints for Kubernetes, Docker and people, for any Rocket 0.5 app.
 //!
-//! It answers liveness, readiness and startup probes for a service that depends on Postgres
-//! and Redis, honestly (every check has a deadline and says why it failed) and cheaply
-//! (concurrent probes share one check run; results can be cached for `health.cache_ms`).
+//! It answers liveness, readiness and startup probes honestly (every check has a deadline and
+//! says why it failed) and cheaply (concurrent probes share one check run; results can be
+//! cached for `health.cache_ms`). Run on its own (`vitals serve`) it watches Postgres and
+//! Redis; attached to a host app it checks whatever that app registers or declares.
 //!
-//! Module map:
-//! - [`config`]: the figment (Rocket.toml, env overrides) and typed [`config::Settings`].
-//! - [`pools`]: the Postgres ([`pools::Db`]) and Redis ([`pools::Cache`]) pools, both lazy.
-//! - [`checks`]: probes, deadlines, coalescing, history, verdicts, sanitising.
-//! - [`routes`]: the health endpoints; [`error`]: refusals and JSON catchers.
-//! - [`status_page`]: `/status`, the HTML view for people.
-//! - [`fairings`]: request and check logging, `Cache-Control`.
-//! - [`metrics`]: Prometheus registry, its recorder and `/metrics`.
-//! - [`shutdown`]: the lifecycle (serving, draining).
-//! - [`logging`]: text or JSON log lines.
-//! - [`healthcheck`]: the `vitals healthcheck` probe client.
+//! ```no_run
+//! use rocket::{get, launch, routes};
+//! use vitals::{Failure, Vitals};
+//!
+//! #[get("/hello")]
+//! fn hello() -> &'static str { "hello" }
+//!
+//! #[launch]
+//! fn rocket() -> _ {
+//!     let pool = sqlx::PgPool::connect_lazy("postgres://app@db/app").unwrap();
+//!     rocket::build().mount("/", routes![hello]).attach(
+//!         Vitals::new()
+//!             .postgres("database", pool)
+//!             .check_fn("queue", || async { Ok::<(), Failure>(()) }),
+//!     )
+//! }
+//! ```
+//!
+//! The public surface: [`Vitals`] (attach, register checks), the [`Check`] trait with [`Run`]
+//! and [`Failure`]; [`rocket`], [`build`] and [`figment`] for the standalone service and its
+//! tests. Module map (all internal):
+//! - `config`: the figment (Rocket.toml, env overrides) and typed settings.
+//! - `pools`: the standalone service's Postgres (`Db`) and Redis (`Cache`) pools, both lazy.
+//! - `checks`: the trait, the registry, the engine, one file per kind.
+//! - `redact`: the one path dependency text takes before anyone sees it.
+//! - `routes`: the health endpoints; `error`: refusals and JSON catchers.
+//! - `status_page`: `/status`, the HTML view for people.
+//! - `fairings`: request logging, `Cache-Control`.
+//! - `metrics`: Prometheus registry, its recorder and `/metrics`.
+//! - `shutdown`: the lifecycle (serving, draining) and the signal task.
+//! - [`logging`]: text or JSON log lines; [`healthcheck`]: the `vitals healthcheck` client.
 
-pub mod checks;
-pub mod config;
-pub mod error;
-pub mod fairings;
+mod checks;
+mod config;
+mod error;
+mod fairings;
 pub mod healthcheck;
 pub mod logging;
-pub mod metrics;
-pub mod pools;
-pub mod routes;
-pub mod shutdown;
-pub mod status_page;
+mod metrics;
+mod pools;
+mod redact;
+mod routes;
+mod shutdown;
+mod status_page;
+
+use std::future::Future;
+use std::sync::Arc;
 
 use figment::Figment;
+use rocket::fairing::{self, AdHoc, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
+use rocket_db_pools::deadpool_redis;
 
-/// The service as `vitals serve` runs it: configuration from `Rocket.toml` and the
-/// environment, and the process logger installed.
+pub use checks::{Check, Failure, Run};
+pub use config::figment;
+pub use shutdown::Lifecycle;
+
+use checks::{FnCheck, Health, Recorder, Registry, Source};
+use config::Settings;
+use metrics::Metrics;
+
+/// The standalone service as `vitals serve` runs it: configuration from `Rocket.toml` and the
+/// environment, the process logger installed, and the drain on SIGTERM.
 pub fn rocket() -> Rocket<Build> {
     let figment = config::figment();
     logging::init(&figment);
-    build(figment).attach(shutdown::signals())
+    rocket::custom(figment).attach(Vitals::service().drain_on_signal(true))
 }
 
-/// Assembles the service from `figment`; `rocket()` passes the real one, tests their own.
+/// The standalone service built from `figment`, without signal handling; `rocket()` passes
+/// the real figment, tests their own.
 ///
 /// ```no_run
 /// # async fn probe() {
 /// use rocket::local::asynchronous::Client;
 ///
-/// let figment = vitals::config::figment().merge(("health.timeout_ms", 200));
+/// let figment = vitals::figment().merge(("health.timeout_ms", 200));
 /// let client = Client::tracked(vitals::build(figment)).await.unwrap();
 /// let ready = client.get("/health/ready").dispatch().await;
 /// println!("{}", ready.status());
 /// # }
 /// ```
 pub fn build(figment: Figment) -> Rocket<Build> {
-    // Rocket's own signal handling would stop accepting connections at the first SIGTERM;
-    // `shutdown` drains first.
-    rocket::custom(shutdown::configure(figment))
-        .attach(config::stage()) // Settings first: later stages read them
-        .attach(pools::stage()) // before anything that fetches a pool
-        .attach(checks::stage())
-        .attach(metrics::stage())
-        .attach(fairings::stage())
-        .attach(routes::stage())
-        .attach(status_page::stage())
-        .attach(shutdown::stage())
+    rocket::custom(figment).attach(Vitals::service())
+}
+
+/// vitals as a fairing: attach it to any Rocket 0.5 app to get the health endpoints,
+/// `/status`, `/metrics`, the drain on SIGTERM and one log line per check run, configured by
+/// the app's `[<profile>.health]` table. Checks come from [`check`](Vitals::check),
+/// [`check_fn`](Vitals::check_fn), the app's own pools ([`postgres`](Vitals::postgres),
+/// [`redis`](Vitals::redis)) and `[<profile>.health.checks.<name>]` declarations. A bad name,
+/// a duplicate or a bad declaration stops launch with a message naming it.
+#[derive(Clone)]
+pub struct Vitals {
+    checks: Vec<(String, Source)>,
+    base: String,
+    standalone: bool,
+    drain_on_signal: bool,
+}
+
+impl Default for Vitals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Vitals {
+    /// No checks yet, endpoints at `/`, drain on SIGTERM and SIGINT.
+    pub fn new() -> Vitals {
+        Vitals {
+            checks: Vec::new(),
+            base: "/".into(),
+            standalone: false,
+            drain_on_signal: true,
+        }
+    }
+
+    /// The standalone service: `database` and `redis` on the Rocket-managed pools
+    /// `databases.postgres` and `databases.redis`, `/` redirecting to `/status`, JSON catchers.
+    fn service() -> Vitals {
+        Vitals {
+            checks: vec![
+                ("database".into(), Source::ManagedPostgres),
+                ("redis".into(), Source::ManagedRedis),
+            ],
+            standalone: true,
+            drain_on_signal: false,
+            ..Vitals::new()
+        }
+    }
+
+    /// Registers `check` as `name` (`[a-z][a-z0-9_-]{0,31}`, unique).
+    pub fn check(mut self, name: impl Into<String>, check: impl Check) -> Vitals {
+        self.checks
+            .push((name.into(), Source::Ready(Arc::new(check))));
+        self
+    }
+
+    /// Registers an async closure as the check `name`: `Ok(())` passes, an `Err` is an
+    /// `error` with its text, and the deadline is enforced around it.
+    pub fn check_fn<F, Fut, E>(self, name: impl Into<String>, check: F) -> Vitals
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        self.check(name, FnCheck(check))
+    }
+
+    /// Registers `SELECT 1` on the app's own sqlx pool as the check `name`. When the app's
+    /// traffic holds every connection, the check uses one of its own instead of waiting.
+    pub fn postgres(self, name: impl Into<String>, pool: sqlx::PgPool) -> Vitals {
+        self.check(name, checks::postgres::PostgresCheck::new(pool, Vec::new()))
+    }
+
+    /// Registers `PING` on the app's own deadpool-redis pool as the check `name`.
+    pub fn redis(self, name: impl Into<String>, pool: deadpool_redis::Pool) -> Vitals {
+        let pool = checks::redis::RedisPool::Host(pool);
+        self.check(name, checks::redis::RedisCheck::new(pool, Vec::new()))
+    }
+
+    /// Serves everything under `base` (`/ops`: `/ops/health/ready`, `/ops/status`, ...).
+    pub fn base(mut self, base: impl Into<String>) -> Vitals {
+        let base = base.into();
+        self.base = format!("/{}", base.trim_matches('/'));
+        self
+    }
+
+    /// Whether SIGTERM and SIGINT start the drain (default true). Tests that run the app in
+    /// process turn it off: a signal handler stays for the life of the process.
+    pub fn drain_on_signal(mut self, on: bool) -> Vitals {
+        self.drain_on_signal = on;
+        self
+    }
+
+    fn uses(&self, source: fn(&Source) -> bool, settings: &Settings) -> bool {
+        Registry::enabled(&self.checks, &settings.health).any(|(_, s)| source(s))
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for Vitals {
+    fn info(&self) -> Info {
+        Info {
+            name: "Vitals",
+            kind: Kind::Ignite,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        // Rocket's own signal handling would stop accepting connections at the first SIGTERM;
+        // `shutdown` drains first. Ignite fairings run before Rocket reads its config.
+        let figment = shutdown::configure(rocket.figment().clone());
+        let rocket = rocket.configure(figment);
+        let settings = match Settings::from_figment(rocket.figment()) {
+            Ok(settings) => settings,
+            Err(message) => {
+                log::error!(target: "vitals::config", "invalid configuration: {message}");
+                return Err(rocket);
+            }
+        };
+        // Only the pools of enabled built-ins are built: a disabled one never connects.
+        let rocket = pools::attach(
+            rocket,
+            self.uses(|s| matches!(s, Source::ManagedPostgres), &settings),
+            self.uses(|s| matches!(s, Source::ManagedRedis), &settings),
+        );
+        let registered = self.checks.clone();
+        let rocket = rocket
+            .manage(settings)
+            // After the pools: the built-in checks take theirs from managed state.
+            .attach(AdHoc::try_on_ignite("Health Checks", |rocket| {
+                engine_stage(rocket, registered)
+            }))
+            .attach(metrics::stage(&self.base))
+            .attach(fairings::stage())
+            .attach(routes::stage(&self.base, self.standalone))
+            .attach(status_page::stage(&self.base, self.standalone))
+            .attach(shutdown::stage());
+        Ok(match self.drain_on_signal {
+            true => rocket.attach(shutdown::signals()),
+            false => rocket,
+        })
+    }
+}
+
+/// Assembles the registry, then manages [`Health`] and the [`Metrics`] its runs feed.
+async fn engine_stage(rocket: Rocket<Build>, registered: Vec<(String, Source)>) -> fairing::Result {
+    let Some(settings) = rocket.state::<Settings>() else {
+        return Err(rocket);
+    };
+    let health = &settings.health;
+    let registry = match Registry::assemble(&registered, health, &rocket) {
+        Ok(registry) => registry,
+        Err(message) => {
+            log::error!(target: "vitals::config", "invalid configuration: {message}");
+            return Err(rocket);
+        }
+    };
+    let names: Vec<&str> = registry.checks.iter().map(|c| &*c.name).collect();
+    let metrics = Metrics::new(&names);
+    let recorder: Recorder = {
+        let metrics = metrics.clone();
+        Arc::new(move |name: &str, outcome: &checks::Outcome| metrics.record_run(name, outcome))
+    };
+    let engine = Health::new(registry, health.cache_ms, recorder);
+    Ok(rocket.manage(engine).manage(metrics))
 }

@@ -4,14 +4,16 @@
 //! so this one also carries Rocket's records. It honours `log_level` (`ROCKET_LOG_LEVEL`) and
 //! drops Rocket's per-request chatter: `CheckLogger` writes one line per request instead.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use log::kv::{Key, Value, VisitSource};
 use log::{LevelFilter, Log, Metadata, Record};
 use rocket::config::LogLevel;
 use rocket::figment::Figment;
+use serde_json::{Map, Value as Json};
+use time::format_description::well_known::{iso8601, Iso8601};
+use time::OffsetDateTime;
 
 /// How each record is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,97 +102,60 @@ pub fn format_record(format: Format, record: &Record<'_>, now: SystemTime) -> St
             line
         }
         Format::Json => {
-            let mut line = String::with_capacity(160);
-            line.push_str("{\"ts\":\"");
-            line.push_str(&rfc3339(now));
-            line.push_str("\",\"level\":\"");
-            line.push_str(&record.level().as_str().to_lowercase());
-            line.push_str("\",\"target\":");
-            push_json_str(&mut line, record.target().trim_end_matches("::_"));
-            line.push_str(",\"msg\":");
-            push_json_str(&mut line, &record.args().to_string());
-            for (key, value) in &fields.0 {
-                line.push(',');
-                push_json_str(&mut line, key);
-                line.push(':');
-                line.push_str(value);
-            }
-            line.push('}');
-            line
+            let mut line = Map::new();
+            line.insert("ts".into(), rfc3339(now).into());
+            line.insert(
+                "level".into(),
+                record.level().as_str().to_lowercase().into(),
+            );
+            let target = record.target().trim_end_matches("::_");
+            line.insert("target".into(), target.into());
+            line.insert("msg".into(), record.args().to_string().into());
+            line.extend(fields.0);
+            Json::Object(line).to_string()
         }
     }
 }
 
-/// The record's key-values, each value already JSON-encoded.
-struct Fields(Vec<(String, String)>);
+/// The record's key-values as JSON values.
+struct Fields(Vec<(String, Json)>);
 
 impl<'kvs> VisitSource<'kvs> for Fields {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
-        let encoded = if let Some(n) = value.to_u64() {
-            n.to_string()
+        let json = if let Some(n) = value.to_u64() {
+            n.into()
         } else if let Some(n) = value.to_i64() {
-            n.to_string()
+            n.into()
         } else if let Some(x) = value.to_f64().filter(|x| x.is_finite()) {
-            format!("{x}")
+            x.into()
         } else if let Some(b) = value.to_bool() {
-            b.to_string()
+            b.into()
         } else {
-            let mut s = String::new();
-            push_json_str(&mut s, &value.to_string());
-            s
+            value.to_string().into()
         };
-        self.0.push((key.as_str().to_owned(), encoded));
+        self.0.push((key.as_str().to_owned(), json));
         Ok(())
     }
 }
 
-/// Appends `s` as a JSON string literal.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-28T01:02:03.456Z`.
+const RFC3339_MS: iso8601::EncodedConfig = iso8601::Config::DEFAULT
+    .set_time_precision(iso8601::TimePrecision::Second {
+        decimal_digits: std::num::NonZeroU8::new(3),
+    })
+    .encode();
 
 /// `time` as RFC 3339 UTC with milliseconds, e.g. `2026-11-28T01:02:03.456Z`.
 pub fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    OffsetDateTime::from(time)
+        .format(&Iso8601::<RFC3339_MS>)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn with_record<R>(f: impl FnOnce(&Record<'_>) -> R) -> R {
         let kvs: [(&str, Value<'_>); 3] = [

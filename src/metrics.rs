@@ -1,8 +1,8 @@
 //! Prometheus metrics: the registry in managed state, its recording fairing and `/metrics`.
 //!
 //! Everything here reports results the engine already has: a scrape never runs a check. Check
-//! runs are recorded from the same per-request stash as the check log lines, so the run
-//! counter and the log agree. HTTP requests are labelled by route name, never by raw path.
+//! runs are recorded by the run's own task, beside its log line, so the run counter and the
+//! log agree. HTTP requests are labelled by route name, never by raw path.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -12,8 +12,7 @@ use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::ContentType;
 use rocket::{get, routes, Request, Response, State};
 
-use crate::checks::{Check, Entry, Health, Status};
-use crate::fairings::fresh_runs;
+use crate::checks::{Health, Outcome, Status};
 use crate::shutdown::Lifecycle;
 
 /// Histogram buckets in seconds: 50 µs (a pooled round trip on loopback) to 5 s (past any
@@ -23,28 +22,23 @@ const BUCKETS: [f64; 16] = [
     2.5, 5.0,
 ];
 
-/// The metric families, registered once, in managed state.
-#[derive(Debug)]
-pub struct Metrics {
+/// The metric families, registered once, in managed state. Clones share the same series.
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
     registry: Registry,
     check_up: IntGaugeVec,
     check_duration: HistogramVec,
     check_runs: IntCounterVec,
+    busy_pool: IntCounterVec,
     http_requests: IntCounterVec,
     ready: IntGauge,
     draining: IntGauge,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    /// A registry holding every vitals metric; run counters start at 0 for each check and
-    /// outcome so that `rate()` works from the first scrape.
-    pub fn new() -> Metrics {
+    /// A registry holding every vitals metric; run counters start at 0 for each of `checks`
+    /// and each outcome so that `rate()` works from the first scrape.
+    pub fn new(checks: &[&str]) -> Metrics {
         let check_up = IntGaugeVec::new(
             Opts::new(
                 "vitals_check_up",
@@ -64,6 +58,13 @@ impl Metrics {
             Opts::new("vitals_check_runs_total", "Check runs by check and outcome"),
             &["check", "outcome"],
         );
+        let busy_pool = IntCounterVec::new(
+            Opts::new(
+                "vitals_check_busy_pool_total",
+                "Check runs made on a connection of their own because the pool was fully busy",
+            ),
+            &["check"],
+        );
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "vitals_http_requests_total",
@@ -74,10 +75,11 @@ impl Metrics {
         let ready = IntGauge::new("vitals_ready", "1 when the latest results make it ready");
         let draining = IntGauge::new("vitals_draining", "1 while draining before shutdown");
         // The names and options above are constants: failing here is a programming error.
-        let (check_up, check_duration, check_runs, http_requests, ready, draining) = (
+        let (check_up, check_duration, check_runs, busy_pool, http_requests, ready, draining) = (
             check_up.expect("valid metric"),
             check_duration.expect("valid metric"),
             check_runs.expect("valid metric"),
+            busy_pool.expect("valid metric"),
             http_requests.expect("valid metric"),
             ready.expect("valid metric"),
             draining.expect("valid metric"),
@@ -87,31 +89,36 @@ impl Metrics {
             Box::new(check_up.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(check_duration.clone()),
             Box::new(check_runs.clone()),
+            Box::new(busy_pool.clone()),
             Box::new(http_requests.clone()),
             Box::new(ready.clone()),
             Box::new(draining.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
-        for check in Check::ALL {
-            for outcome in [Status::Ok, Status::Error, Status::Timeout] {
-                check_runs.with_label_values(&[check.name(), outcome.as_str()]);
+        for check in checks {
+            for outcome in Status::ALL {
+                check_runs.with_label_values(&[*check, outcome.as_str()]);
             }
+            busy_pool.with_label_values(&[*check]);
         }
         Metrics {
             registry,
             check_up,
             check_duration,
             check_runs,
+            busy_pool,
             http_requests,
             ready,
             draining,
         }
     }
 
-    /// Records one completed check run.
-    pub fn record_run(&self, entry: &Entry) {
-        let (name, outcome) = (entry.check.name(), &entry.outcome);
+    /// Records one completed run of the check `name`.
+    pub fn record_run(&self, name: &str, outcome: &Outcome) {
+        if outcome.busy_pool {
+            self.busy_pool.with_label_values(&[name]).inc();
+        }
         self.check_up
             .with_label_values(&[name])
             .set(i64::from(outcome.status == Status::Ok));
@@ -167,8 +174,8 @@ fn metrics(
     (content_type, text)
 }
 
-/// Records each request and the check runs it started.
-pub struct Recorder;
+/// Counts each answered request by route name and status.
+pub(crate) struct Recorder;
 
 #[rocket::async_trait]
 impl Fairing for Recorder {
@@ -183,49 +190,41 @@ impl Fairing for Recorder {
         let Some(metrics) = req.rocket().state::<Metrics>() else {
             return;
         };
-        for entry in fresh_runs(req) {
-            metrics.record_run(entry);
-        }
         let route = req.route().and_then(|r| r.name.as_deref());
         metrics.record_request(route.unwrap_or("unmatched"), res.status().code);
     }
 }
 
-/// Manages [`Metrics`], attaches its [`Recorder`] and mounts `/metrics`.
-pub fn stage() -> AdHoc {
-    AdHoc::on_ignite("Metrics", |rocket| async {
+/// Attaches the [`Recorder`] and mounts `/metrics` at `base`; [`Metrics`] itself is managed
+/// with the engine, whose runs feed it.
+pub(crate) fn stage(base: &str) -> AdHoc {
+    let base = base.to_owned();
+    AdHoc::on_ignite("Metrics", move |rocket| async move {
         rocket
-            .manage(Metrics::new())
             .attach(Recorder)
-            .mount("/", routes![metrics])
+            .mount(base.as_str(), routes![metrics])
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Outcome;
-    use std::sync::Arc;
     use std::time::SystemTime;
 
-    fn run(check: Check, status: Status, duration_ms: f64) -> Entry {
-        Entry {
-            check,
-            critical: true,
-            outcome: Arc::new(Outcome {
-                status,
-                duration_ms,
-                error: None,
-                finished_at: SystemTime::now(),
-            }),
-            fresh: true,
+    fn run(status: Status, duration_ms: f64, busy_pool: bool) -> Outcome {
+        Outcome {
+            status,
+            duration_ms,
+            error: None,
+            busy_pool,
+            finished_at: SystemTime::now(),
         }
     }
 
     #[test]
     fn a_run_sets_up_counts_and_observes_seconds() {
-        let m = Metrics::new();
-        m.record_run(&run(Check::Redis, Status::Timeout, 800.0));
+        let m = Metrics::new(&["database", "redis"]);
+        m.record_run("redis", &run(Status::Timeout, 800.0, false));
         let text = m.render(false, false);
         assert!(
             text.contains("vitals_check_up{check=\"redis\"} 0\n"),
@@ -241,7 +240,7 @@ mod tests {
 
     #[test]
     fn run_counters_start_at_zero_for_every_check_and_outcome() {
-        let text = Metrics::new().render(false, false);
+        let text = Metrics::new(&["database", "redis"]).render(false, false);
         for check in ["database", "redis"] {
             for outcome in ["ok", "error", "timeout"] {
                 let line = format!(
@@ -261,8 +260,18 @@ mod tests {
     }
 
     #[test]
+    fn a_run_beside_a_busy_pool_is_counted() {
+        let m = Metrics::new(&["orders"]);
+        let text = m.render(true, false);
+        assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 0\n"));
+        m.record_run("orders", &run(Status::Ok, 1.0, true));
+        let text = m.render(true, false);
+        assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 1\n"));
+    }
+
+    #[test]
     fn draining_is_never_ready() {
-        let text = Metrics::new().render(true, true);
+        let text = Metrics::new(&[]).render(true, true);
         assert!(text.contains("vitals_ready 0\n"));
         assert!(text.contains("vitals_draining 1\n"));
     }

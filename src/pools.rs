@@ -2,16 +2,16 @@
 //!
 //! This module owns how pools are created and closed; what a check does with a connection is
 //! `checks`' business. Both pools are lazy: nothing connects until a check asks, so the service
-//! ignites and serves while a dependency is down, refused or hanging.
+//! ignites and serves while a dependency is down, refused or hanging. A host app's handlers can
+//! borrow them as `&Db`/`&Cache` or `Connection<Db>` like any rocket_db_pools database.
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed;
-use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
+use rocket::{Build, Rocket};
 use rocket_db_pools::deadpool_redis::{self, redis};
 use rocket_db_pools::{Config, Database};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -36,8 +36,6 @@ pub struct Cache(RedisLazy);
 pub struct PgLazy {
     /// The pool itself; connections open on first use.
     pub pool: sqlx::PgPool,
-    /// Where the pool connects, kept to tell a refused port from a silent one.
-    pub options: Arc<PgConnectOptions>,
 }
 
 /// Why a Postgres pool could not be built: the message names the key at fault.
@@ -61,7 +59,7 @@ impl rocket_db_pools::Pool for PgLazy {
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: Config = figment.extract()?;
-        let bad_url = |why: &str| PgPoolError::Url(crate::checks::sanitise(why));
+        let bad_url = |why: &str| PgPoolError::Url(crate::redact::sanitise(why));
         // sqlx parses any scheme; a mysql:// URL would otherwise surface as a check error.
         if !["postgres://", "postgresql://"]
             .iter()
@@ -83,11 +81,8 @@ impl rocket_db_pools::Pool for PgLazy {
             // The check's own `SELECT 1` proves the connection; a test query before it would
             // double the round trips of every probe.
             .test_before_acquire(false)
-            .connect_lazy_with(options.clone());
-        Ok(PgLazy {
-            pool,
-            options: Arc::new(options),
-        })
+            .connect_lazy_with(options);
+        Ok(PgLazy { pool })
     }
 
     async fn get(&self) -> Result<Self::Connection, Self::Error> {
@@ -102,10 +97,11 @@ impl rocket_db_pools::Pool for PgLazy {
 impl fmt::Debug for PgLazy {
     // Hand-written: `PgConnectOptions`' own Debug prints the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let options = self.pool.connect_options();
         f.debug_struct("PgLazy")
-            .field("host", &self.options.get_host())
-            .field("port", &self.options.get_port())
-            .field("database", &self.options.get_database())
+            .field("host", &options.get_host())
+            .field("port", &options.get_port())
+            .field("database", &options.get_database())
             .field("size", &self.pool.size())
             .finish()
     }
@@ -114,7 +110,7 @@ impl fmt::Debug for PgLazy {
 // NOTE: deadpool-redis' own manager recycles every checkout with UNWATCH+PING, so each check
 // cost two round trips and three commands. This manager creates connections the same way but
 // recycles for free: the check's own PING then tests the pooled connection, and a check that
-// fails on a reused connection retries once on a new one (see `checks::probe`).
+// fails on a reused connection retries once on a new one (see `checks::redis`).
 /// deadpool-redis' connection factory with a recycle that sends nothing.
 pub struct RedisManager(deadpool_redis::Manager);
 
@@ -165,7 +161,7 @@ impl rocket_db_pools::Pool for RedisLazy {
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: Config = figment.extract()?;
         let manager = deadpool_redis::Manager::new(config.url.as_str())
-            .map_err(|e| RedisPoolError::Url(crate::checks::sanitise(&e.to_string())))?;
+            .map_err(|e| RedisPoolError::Url(crate::redact::sanitise(&e.to_string())))?;
         let timeout = Some(Duration::from_secs(config.connect_timeout));
         let pool = managed::Pool::builder(RedisManager(manager))
             .max_size(config.max_connections.max(1))
@@ -193,10 +189,16 @@ impl fmt::Debug for RedisLazy {
     }
 }
 
-/// Attaches both pools' initializers: their on-ignite builds the pools (a bad URL stops launch
-/// with a message naming its key), their on-shutdown closes them.
-pub fn stage() -> AdHoc {
-    AdHoc::on_ignite("Pools", |rocket| async {
-        rocket.attach(Db::init()).attach(Cache::init())
-    })
+/// Attaches the initializers of the pools whose checks are enabled: their on-ignite builds the
+/// pools (a bad URL stops launch with a message naming its key), their on-shutdown closes
+/// them. A pool left out is never built, so it never connects and its URL is never read.
+pub(crate) fn attach(rocket: Rocket<Build>, postgres: bool, redis: bool) -> Rocket<Build> {
+    let rocket = match postgres {
+        true => rocket.attach(Db::init()),
+        false => rocket,
+    };
+    match redis {
+        true => rocket.attach(Cache::init()),
+        false => rocket,
+    }
 }

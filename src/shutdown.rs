@@ -16,7 +16,8 @@ use rocket::Shutdown;
 
 use crate::config::Settings;
 
-/// Whether the service is draining, in managed state. Clones share one flag.
+/// Whether the service is draining, in managed state. Clones share one flag. A host app can
+/// read it (`&State<Lifecycle>`) to stop taking new work while the drain runs.
 #[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
     draining: Arc<AtomicBool>,
@@ -35,7 +36,7 @@ impl Lifecycle {
 }
 
 /// Turns off Rocket's own `ctrlc` and signal handling: the signal task below owns them.
-pub fn configure(figment: Figment) -> Figment {
+pub(crate) fn configure(figment: Figment) -> Figment {
     figment
         .merge(("shutdown.ctrlc", false))
         .merge(("shutdown.signals", Vec::<String>::new()))
@@ -43,7 +44,7 @@ pub fn configure(figment: Figment) -> Figment {
 
 /// Drains: readiness withdraws now, Rocket is told to shut down after `window`, or at once when
 /// `cut_short` resolves first (a second signal).
-pub async fn drain(
+pub(crate) async fn drain(
     lifecycle: &Lifecycle,
     window: Duration,
     shutdown: Shutdown,
@@ -91,16 +92,16 @@ async fn signal() {
 }
 
 /// Manages the [`Lifecycle`].
-pub fn stage() -> AdHoc {
+pub(crate) fn stage() -> AdHoc {
     AdHoc::on_ignite("Lifecycle", |rocket| async {
         rocket.manage(Lifecycle::default())
     })
 }
 
-/// Starts the signal task at liftoff. Only `vitals::rocket()` attaches it: a signal handler,
-/// once installed, stays for the life of the process, and a test binary should still stop
-/// on Ctrl-C.
-pub fn signals() -> AdHoc {
+/// Starts the signal task at liftoff. Attached unless `Vitals::drain_on_signal(false)`: a
+/// signal handler, once installed, stays for the life of the process, and a test binary
+/// should still stop on Ctrl-C.
+pub(crate) fn signals() -> AdHoc {
     AdHoc::on_liftoff("Signal Drain", |rocket| {
         Box::pin(async move {
             let lifecycle = rocket.state::<Lifecycle>().cloned().unwrap_or_default();

@@ -3,23 +3,19 @@
 //! Opening it asks the engine for every check, so it shares the cache and any run in flight
 //! and adds no load of its own; while draining it shows the last results without running
 //! anything. The HTML comes from maud, which escapes every interpolated value; text from a
-//! dependency has been sanitised before that. CSS lives in `static/`, found at run time
-//! (working directory first, then beside the executable) and served at `/static`.
+//! dependency has been sanitised before that. The stylesheet, `static/status.css`, is built
+//! into the binary and served at `<base>/static/status.css`, so a host app ships no files.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use maud::{html, Markup, DOCTYPE};
 use rocket::fairing::AdHoc;
-use rocket::fs::FileServer;
 use rocket::http::{ContentType, Header};
 use rocket::response::{self, Redirect, Responder};
 use rocket::{get, routes, uri, Request, Response, State};
 
-use crate::checks::{Check, Entry, Health, History, Report, Status, Verdict};
-use crate::fairings::record_runs;
+use crate::checks::{Entry, Health, History, Report, Status, Verdict};
 use crate::logging::rfc3339;
-use crate::pools::{Cache, Db};
 use crate::shutdown::Lifecycle;
 
 /// Seconds between the page's own refreshes.
@@ -32,40 +28,69 @@ const STRIP_LEN: usize = 30;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// The stylesheet, built in.
+const CSS: &str = include_str!("../static/status.css");
+
+/// Where the page's links point, under the mount base.
+#[derive(Debug)]
+struct Links {
+    css: String,
+    ready: String,
+    metrics: String,
+}
+
+impl Links {
+    fn under(base: &str) -> Links {
+        let at = |path: &str| format!("{}{path}", base.trim_end_matches('/'));
+        Links {
+            css: at("/static/status.css"),
+            ready: at("/health/ready"),
+            metrics: at("/metrics"),
+        }
+    }
+}
+
 /// Everything the page shows, gathered before rendering.
-struct Page {
+struct Page<'a> {
     report: Report,
     history: Vec<History>,
     now: SystemTime,
     booted_at: SystemTime,
+    links: &'a Links,
 }
 
 /// The status page; runs the checks unless the service is draining.
 #[get("/status")]
-async fn status(
+async fn status<'a>(
     health: &State<Health>,
     lifecycle: &State<Lifecycle>,
-    db: &Db,
-    cache: &Cache,
-) -> Page {
+    links: &'a State<Links>,
+) -> Page<'a> {
     let report = if lifecycle.is_draining() {
         Report {
             verdict: Verdict::Draining,
             entries: health.latest_entries(),
         }
     } else {
-        health.evaluate(&Check::ALL, db, cache).await
+        health.evaluate_all().await
     };
     Page {
         history: report
             .entries
             .iter()
-            .map(|e| health.history(e.check))
+            .map(|e| health.history(e.index))
             .collect(),
         report,
         now: SystemTime::now(),
         booted_at: health.booted_at(),
+        links,
     }
+}
+
+/// The page's stylesheet.
+#[get("/static/status.css")]
+fn stylesheet() -> (ContentType, &'static str) {
+    (ContentType::CSS, CSS)
 }
 
 /// `/` is for people: send them to the page.
@@ -74,9 +99,8 @@ fn index() -> Redirect {
     Redirect::to(uri!("/status"))
 }
 
-impl<'r> Responder<'r, 'static> for Page {
+impl<'r> Responder<'r, 'static> for Page<'_> {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        record_runs(req, &self.report);
         Response::build_from(render(&self).into_string().respond_to(req)?)
             .header(ContentType::HTML)
             .header(Header::new("Content-Security-Policy", CSP))
@@ -115,7 +139,7 @@ fn render(page: &Page) -> Markup {
                 meta http-equiv="refresh" content=(REFRESH_S);
                 title { (word) " · vitals" }
                 link rel="icon" href="data:,";
-                link rel="stylesheet" href="/static/status.css";
+                link rel="stylesheet" href=(page.links.css);
             }
             body {
                 header class={ "verdict " (class) } {
@@ -155,8 +179,8 @@ fn render(page: &Page) -> Markup {
                         " · refreshes every " (REFRESH_S) " s"
                     }
                     p {
-                        "Machine-readable: " a href="/health/ready" { "/health/ready" }
-                        " · " a href="/metrics" { "/metrics" }
+                        "Machine-readable: " a href=(page.links.ready) { (page.links.ready) }
+                        " · " a href=(page.links.metrics) { (page.links.metrics) }
                     }
                 }
             }
@@ -184,7 +208,7 @@ fn row(entry: &Entry, history: &History, now: SystemTime) -> Markup {
     html! {
         tr {
             th scope="row" {
-                (entry.check.name())
+                (&*entry.name)
                 @if !entry.critical { br; small { "non-critical" } }
             }
             // One element per cell, so narrow screens can lay each cell out as label and value.
@@ -241,32 +265,17 @@ fn age(now: SystemTime, then: SystemTime) -> String {
     }
 }
 
-/// Where the static files are: `static/` in the working directory, else beside the
-/// executable. Never a path fixed at build time: it would point at the build machine.
-fn static_dir() -> Option<PathBuf> {
-    let beside_exe = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("static")));
-    [Some(PathBuf::from("static")), beside_exe]
-        .into_iter()
-        .flatten()
-        .find(|dir| dir.join("status.css").is_file())
-}
-
-/// Mounts `/status`, `/` and, when found, the static files at `/static`.
-pub fn stage() -> AdHoc {
-    AdHoc::on_ignite("Status Page", |rocket| async {
-        let rocket = rocket.mount("/", routes![status, index]);
-        match static_dir() {
-            Some(dir) => rocket.mount("/static", FileServer::from(dir)),
-            None => {
-                log::warn!(
-                    target: "vitals::status_page",
-                    "no static/status.css in the working directory or beside the binary: \
-                     /status will be unstyled"
-                );
-                rocket
-            }
+/// Mounts `/status` and its stylesheet at `base`, and for the standalone service `/`, which
+/// sends people to the page.
+pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
+    let base = base.to_owned();
+    AdHoc::on_ignite("Status Page", move |rocket| async move {
+        let rocket = rocket
+            .manage(Links::under(&base))
+            .mount(base.as_str(), routes![status, stylesheet]);
+        match standalone {
+            true => rocket.mount("/", routes![index]),
+            false => rocket,
         }
     })
 }
@@ -285,6 +294,12 @@ mod tests {
         assert_eq!(ago(3600 * 3 + 720), "3 h 12 min");
         assert_eq!(ago(86_400 * 2 + 3600 * 4), "2 d 4 h");
         assert_eq!(age(t, t + Duration::from_secs(5)), "0 s");
+    }
+
+    #[test]
+    fn links_follow_the_base() {
+        assert_eq!(Links::under("/").css, "/static/status.css");
+        assert_eq!(Links::under("/ops").ready, "/ops/health/ready");
     }
 
     #[test]

@@ -1,43 +1,55 @@
 //! [`Health`]: the one place checks run and their results are kept.
 //!
-//! Per check, a slot holds the latest outcome, the run in flight (if any) and a bounded
-//! history. Asking for a check reuses the latest outcome while it is younger than `cache_ms`,
-//! else joins the run in flight, else starts one. So concurrent probes cost one run per check,
-//! whatever their number. A run is a spawned task bounded by its deadline: callers that give
-//! up do not cancel it for the others, and its I/O ends when the deadline does.
+//! Per registered check, a slot holds the latest outcome, the run in flight (if any) and a
+//! bounded history. Asking for a check reuses the latest outcome while it is younger than
+//! `cache_ms`, else joins the run in flight, else starts one. So concurrent probes cost one run
+//! per check, whatever their number. A run is a spawned task bounded by its deadline that
+//! completes its own slot, logs its line and hands its outcome to the [`Recorder`] (metrics):
+//! callers only wait for it, and one that gives up loses nothing.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
-use rocket::fairing::AdHoc;
-use rocket::figment::Figment;
 use tokio::time::Instant;
 
-use super::probe::{self, Failure};
-use super::{Check, Entry, Outcome, Report, Sanitiser, Status, Verdict};
-use crate::config::{HealthSettings, Settings};
-use crate::pools::{Cache, Db};
+use super::registry::{Registered, Registry};
+use super::{Entry, Failure, Outcome, Report, Run, Status, Verdict};
+use crate::redact::Sanitiser;
 
 /// Completed runs kept per check for the status page.
-pub const HISTORY_LEN: usize = 60;
+pub(crate) const HISTORY_LEN: usize = 60;
 
-/// Slack past a check's deadline before the backstop timeout cancels the probe outright; the
-/// probes honour the deadline themselves so they can drop a half-used connection.
+/// Slack past a check's deadline before the backstop timeout cancels the check outright; the
+/// built-in kinds honour the deadline themselves so they can drop a half-used connection.
 const BACKSTOP: Duration = Duration::from_millis(20);
 
-type Run = Shared<BoxFuture<'static, Arc<Outcome>>>;
+type Shared_ = Shared<BoxFuture<'static, Arc<Outcome>>>;
+
+/// Told of every completed run, from the run's own task (the metrics stage installs one).
+pub(crate) type Recorder = Arc<dyn Fn(&str, &Outcome) + Send + Sync>;
 
 /// The readiness engine, in managed state. Runs checks on request; nothing runs on a timer.
-#[derive(Debug)]
-pub struct Health {
-    settings: HealthSettings,
+pub(crate) struct Health {
+    registry: Registry,
+    slots: Vec<Arc<Slot>>,
+    cache_for: Duration,
     sanitiser: Sanitiser,
-    slots: [Arc<Slot>; Check::ALL.len()],
+    recorder: Recorder,
     started: AtomicBool,
     booted_at: SystemTime,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("registry", &self.registry)
+            .field("cache_for", &self.cache_for)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -46,7 +58,7 @@ struct Slot(Mutex<SlotState>);
 #[derive(Default)]
 struct SlotState {
     latest: Option<(Instant, Arc<Outcome>)>,
-    in_flight: Option<Run>,
+    in_flight: Option<Shared_>,
     history: VecDeque<Arc<Outcome>>,
     changed_at: Option<SystemTime>,
     runs: u64,
@@ -65,9 +77,7 @@ impl std::fmt::Debug for SlotState {
 
 /// What the engine remembers of one check.
 #[derive(Debug, Clone)]
-pub struct History {
-    /// The latest completed run, if any.
-    pub latest: Option<Arc<Outcome>>,
+pub(crate) struct History {
     /// When its status last changed (first run counts as a change).
     pub changed_at: Option<SystemTime>,
     /// Up to 60 completed runs (`HISTORY_LEN`), oldest first.
@@ -102,15 +112,22 @@ impl Slot {
 }
 
 impl Health {
-    /// An engine with no results yet; `urls` are the pool URLs whose passwords it hides.
-    pub fn new<'a>(settings: HealthSettings, urls: impl IntoIterator<Item = &'a str>) -> Health {
+    /// An engine over `registry` with no results yet.
+    pub fn new(registry: Registry, cache_ms: u64, recorder: Recorder) -> Health {
         Health {
-            settings,
-            sanitiser: Sanitiser::new(urls),
-            slots: Default::default(),
+            sanitiser: Sanitiser::new(registry.secrets()),
+            slots: registry.checks.iter().map(|_| Arc::default()).collect(),
+            registry,
+            cache_for: Duration::from_millis(cache_ms),
+            recorder,
             started: AtomicBool::new(false),
             booted_at: SystemTime::now(),
         }
+    }
+
+    /// The registered checks.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Whether a full readiness evaluation has passed since the process started.
@@ -123,11 +140,10 @@ impl Health {
         self.booted_at
     }
 
-    /// The latest outcome, last change and recent runs of `check`.
-    pub fn history(&self, check: Check) -> History {
-        let state = self.slots[check.index()].lock();
+    /// The last change and recent runs of the check at `index`.
+    pub fn history(&self, index: usize) -> History {
+        let state = self.slots[index].lock();
         History {
-            latest: state.latest.as_ref().map(|(_, o)| o.clone()),
             changed_at: state.changed_at,
             recent: state.history.iter().cloned().collect(),
             runs: state.runs,
@@ -137,16 +153,11 @@ impl Health {
 
     /// The latest result of each check that has run, without running anything.
     pub fn latest_entries(&self) -> Vec<Entry> {
-        Check::ALL
-            .into_iter()
-            .filter_map(|check| {
-                Some(Entry {
-                    check,
-                    critical: self.settings.is_critical(check),
-                    // Only the latest result: `history` would copy the whole run list.
-                    outcome: self.slots[check.index()].lock().latest.as_ref()?.1.clone(),
-                    fresh: false,
-                })
+        (0..self.slots.len())
+            .filter_map(|index| {
+                // Only the latest result: `history` would copy the whole run list.
+                let outcome = self.slots[index].lock().latest.as_ref()?.1.clone();
+                Some(self.entry(index, outcome))
             })
             .collect()
     }
@@ -155,114 +166,143 @@ impl Health {
     /// each check has run once.
     pub fn latest_verdict(&self) -> Option<Verdict> {
         let entries = self.latest_entries();
-        (entries.len() == Check::ALL.len()).then(|| Verdict::of(&entries))
+        (entries.len() == self.slots.len()).then(|| Verdict::of(&entries))
     }
 
-    /// Evaluates `checks` concurrently against the pools and aggregates a [`Report`].
-    /// Answers within the largest deadline among them (plus scheduling slack).
-    pub async fn evaluate(&self, checks: &[Check], db: &Db, cache: &Cache) -> Report {
-        let entries = join_all(checks.iter().map(|&check| async move {
-            let (outcome, fresh) = self.outcome(check, db, cache).await;
-            Entry {
-                check,
-                critical: self.settings.is_critical(check),
-                outcome,
-                fresh,
-            }
-        }))
+    /// Evaluates every check.
+    pub async fn evaluate_all(&self) -> Report {
+        let all: Vec<usize> = (0..self.slots.len()).collect();
+        self.evaluate(&all).await
+    }
+
+    /// Evaluates the checks at `indices` concurrently and aggregates a [`Report`]. Answers
+    /// within the largest deadline among them (plus scheduling slack).
+    pub async fn evaluate(&self, indices: &[usize]) -> Report {
+        let entries = join_all(
+            indices
+                .iter()
+                .map(|&index| async move { self.entry(index, self.outcome(index).await) }),
+        )
         .await;
         let verdict = Verdict::of(&entries);
-        if verdict.is_serving() && checks.len() == Check::ALL.len() {
+        if verdict.is_serving() && indices.len() == self.slots.len() {
             self.started.store(true, Ordering::Release);
         }
         Report { verdict, entries }
     }
 
-    /// The outcome for `check`, and whether this call started the run that produced it.
-    async fn outcome(&self, check: Check, db: &Db, cache: &Cache) -> (Arc<Outcome>, bool) {
-        let slot = &self.slots[check.index()];
-        let (run, fresh) = {
+    fn entry(&self, index: usize, outcome: Arc<Outcome>) -> Entry {
+        let check = &self.registry.checks[index];
+        Entry {
+            index,
+            name: check.name.clone(),
+            critical: check.critical,
+            outcome,
+        }
+    }
+
+    /// The outcome for the check at `index`: cached, shared or fresh.
+    async fn outcome(&self, index: usize) -> Arc<Outcome> {
+        let slot = &self.slots[index];
+        let run = {
             let mut state = slot.lock();
-            let cache_for = Duration::from_millis(self.settings.cache_ms);
             match (&state.latest, &state.in_flight) {
-                (Some((at, outcome)), _) if at.elapsed() < cache_for => {
-                    return (outcome.clone(), false);
+                (Some((at, outcome)), _) if at.elapsed() < self.cache_for => {
+                    return outcome.clone();
                 }
-                (_, Some(run)) => (run.clone(), false),
+                (_, Some(run)) => run.clone(),
                 _ => {
-                    let run = self.start(check, db, cache, slot.clone());
+                    let run = self.start(index);
                     state.in_flight = Some(run.clone());
-                    (run, true)
+                    run
                 }
             }
         };
-        (run.await, fresh)
+        run.await
     }
 
-    /// Spawns one run of `check`; the returned future records its outcome in `slot`.
-    fn start(&self, check: Check, db: &Db, cache: &Cache, slot: Arc<Slot>) -> Run {
-        let timeout = Duration::from_millis(self.settings.timeout_ms(check));
-        let probe = Probe::new(check, db, cache);
+    /// Spawns one run of the check at `index`. The task records the run wherever it is kept;
+    /// the returned future only waits for it.
+    fn start(&self, index: usize) -> Shared_ {
+        let Registered {
+            name,
+            check,
+            timeout,
+            ..
+        } = &self.registry.checks[index];
+        let (name, check, timeout) = (name.clone(), check.clone(), *timeout);
+        let slot = self.slots[index].clone();
         let sanitiser = self.sanitiser.clone();
+        let recorder = self.recorder.clone();
         // The deadline runs from the request that asked, not from when the task first runs:
         // on a busy runtime a spawned task can wait its turn for milliseconds.
         let started = Instant::now();
         let deadline = started + timeout;
         let task = tokio::spawn(async move {
-            let result = tokio::time::timeout_at(deadline + BACKSTOP, probe.run(deadline))
-                .await
-                .unwrap_or(Err(Failure::Timeout));
-            outcome(result, started.elapsed(), timeout, &sanitiser)
+            let run = Run::new(deadline);
+            // A panicking check is a failed run, not a slot stuck "in flight".
+            let checked = AssertUnwindSafe(check.run(&run)).catch_unwind();
+            let result = match tokio::time::timeout_at(deadline + BACKSTOP, checked).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(Failure::error("the check panicked")),
+                Err(_) => Err(Failure::Timeout),
+            };
+            let outcome = Arc::new(outcome(
+                result,
+                started.elapsed(),
+                timeout,
+                run.was_beside_busy_pool(),
+                &sanitiser,
+            ));
+            slot.complete(outcome.clone());
+            log_run(&name, &outcome);
+            recorder(&name, &outcome);
+            outcome
         });
         async move {
-            let outcome = Arc::new(task.await.unwrap_or_else(|e| Outcome {
-                status: Status::Error,
-                duration_ms: 0.0,
-                error: Some(format!("check task failed: {e}")),
-                finished_at: SystemTime::now(),
-            }));
-            slot.complete(outcome.clone());
-            outcome
+            task.await.unwrap_or_else(|e| {
+                // Only a runtime shutting down cancels the task; nobody reads this then.
+                Arc::new(Outcome {
+                    status: Status::Error,
+                    duration_ms: 0.0,
+                    error: Some(format!("check task ended: {e}")),
+                    busy_pool: false,
+                    finished_at: SystemTime::now(),
+                })
+            })
         }
         .boxed()
         .shared()
     }
 }
 
-/// Owned pool handles for one run, so it can outlive the request that started it.
-enum Probe {
-    Database(crate::pools::PgLazy),
-    Redis(crate::pools::RedisLazy),
+/// One line per completed run, at the normal level.
+fn log_run(name: &str, o: &Outcome) {
+    let error = o.error.as_deref().unwrap_or("");
+    log::info!(
+        target: "vitals::check",
+        check = name,
+        status = o.status.as_str(),
+        duration_ms = o.duration_ms,
+        busy_pool = o.busy_pool,
+        error = error;
+        "check {name} {} in {:.3} ms{}{}",
+        o.status.as_str(), o.duration_ms,
+        if error.is_empty() { "" } else { ": " }, error
+    );
 }
 
-impl Probe {
-    fn new(check: Check, db: &Db, cache: &Cache) -> Probe {
-        match check {
-            Check::Database => Probe::Database((**db).clone()),
-            Check::Redis => Probe::Redis((**cache).clone()),
-        }
-    }
-
-    async fn run(self, deadline: Instant) -> Result<(), Failure> {
-        match self {
-            Probe::Database(db) => probe::database(db, deadline).await,
-            Probe::Redis(pool) => probe::redis(pool, deadline).await,
-        }
-    }
-}
-
-/// Turns a probe's result into an [`Outcome`], sanitising any text.
+/// Turns a check's result into an [`Outcome`], sanitising any text.
 fn outcome(
     result: Result<(), Failure>,
     took: Duration,
     timeout: Duration,
+    busy_pool: bool,
     sanitiser: &Sanitiser,
 ) -> Outcome {
     let (status, error) = match result {
         Ok(()) => (Status::Ok, None),
-        Err(Failure::Error(text) | Failure::Stale(text)) => {
-            (Status::Error, Some(sanitiser.clean(&text)))
-        }
+        Err(Failure::Error(text)) => (Status::Error, Some(sanitiser.clean(&text))),
         Err(Failure::Timeout) => (
             Status::Timeout,
             Some(format!("no answer within {} ms", timeout.as_millis())),
@@ -273,35 +313,17 @@ fn outcome(
         // Rounded to the microsecond: finer digits are noise.
         duration_ms: (took.as_secs_f64() * 1e6).round() / 1e3,
         error,
+        busy_pool,
         finished_at: SystemTime::now(),
     }
-}
-
-/// Builds [`Health`] from the loaded [`Settings`] and the pool URLs.
-pub fn stage() -> AdHoc {
-    AdHoc::on_ignite("Health Checks", |rocket| async {
-        let settings = rocket
-            .state::<Settings>()
-            .map(|s| s.health.clone())
-            .unwrap_or_default();
-        let health = Health::new(
-            settings,
-            pool_urls(rocket.figment()).iter().map(String::as_str),
-        );
-        rocket.manage(health)
-    })
-}
-
-fn pool_urls(figment: &Figment) -> Vec<String> {
-    ["databases.postgres.url", "databases.redis.url"]
-        .iter()
-        .filter_map(|key| figment.extract_inner::<String>(key).ok())
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::{Check, FnCheck};
+    use crate::redact::url_secrets;
+    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn a_timeout_names_the_deadline() {
@@ -309,6 +331,7 @@ mod tests {
             Err(Failure::Timeout),
             Duration::from_millis(101),
             Duration::from_millis(100),
+            false,
             &Sanitiser::default(),
         );
         assert_eq!(o.status, Status::Timeout);
@@ -317,11 +340,12 @@ mod tests {
 
     #[test]
     fn an_error_is_sanitised() {
-        let s = Sanitiser::new(["postgres://u:pw@h/d"]);
+        let s = Sanitiser::new(url_secrets("postgres://u:pw@h/d"));
         let o = outcome(
             Err(Failure::Error("bad pw\nat postgres://u:pw@h/d".into())),
             Duration::from_micros(1234),
             Duration::from_secs(1),
+            false,
             &s,
         );
         assert_eq!(o.status, Status::Error);
@@ -337,6 +361,7 @@ mod tests {
                 status,
                 duration_ms: 1.0,
                 error: None,
+                busy_pool: false,
                 finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
             })
         };
@@ -353,5 +378,118 @@ mod tests {
             state.changed_at,
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(3))
         );
+    }
+
+    /// A fake check that counts its runs and takes `delay` of (paused) time.
+    fn counting(delay: Duration, ok: bool) -> (Arc<AtomicUsize>, Arc<dyn Check>) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let check = FnCheck(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(delay).await;
+                if ok {
+                    Ok(())
+                } else {
+                    Err("down")
+                }
+            }
+        });
+        (runs, Arc::new(check))
+    }
+
+    fn engine(checks: Vec<(&str, Arc<dyn Check>)>, cache_ms: u64) -> (Health, Arc<AtomicUsize>) {
+        let recorded = Arc::new(AtomicUsize::new(0));
+        let counter = recorded.clone();
+        let registry = Registry {
+            checks: checks
+                .into_iter()
+                .map(|(name, check)| Registered {
+                    name: name.into(),
+                    check,
+                    timeout: Duration::from_millis(100),
+                    critical: true,
+                })
+                .collect(),
+        };
+        let recorder: Recorder = Arc::new(move |_: &str, _: &Outcome| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        (Health::new(registry, cache_ms, recorder), recorded)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_share_one_run() {
+        let (runs, check) = counting(Duration::from_millis(50), true);
+        let (health, recorded) = engine(vec![("a", check)], 0);
+        let reports = join_all((0..10).map(|_| health.evaluate_all())).await;
+        assert!(reports.iter().all(|r| r.verdict == Verdict::Ready));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(recorded.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_result_is_reused_until_cache_ms_passes() {
+        let (runs, check) = counting(Duration::from_millis(1), true);
+        let (health, _) = engine(vec![("a", check)], 1000);
+        health.evaluate_all().await;
+        tokio::time::advance(Duration::from_millis(900)).await;
+        health.evaluate_all().await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "reused within cache_ms");
+        tokio::time::advance(Duration::from_millis(200)).await;
+        health.evaluate_all().await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "run again after cache_ms");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_whose_callers_gave_up_still_records_itself() {
+        let (runs, check) = counting(Duration::from_millis(50), false);
+        let (health, recorded) = engine(vec![("a", check)], 0);
+        let gave_up = tokio::time::timeout(Duration::from_millis(10), health.evaluate_all()).await;
+        assert!(gave_up.is_err());
+        // The run goes on without any caller and completes its slot.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(recorded.load(Ordering::SeqCst), 1);
+        assert_eq!(health.history(0).runs, 1);
+        assert_eq!(health.latest_verdict(), Some(Verdict::Unavailable));
+        // Nothing stale is left in flight: the next caller starts a new run.
+        health.evaluate_all().await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_past_its_deadline_is_a_timeout() {
+        let (_, check) = counting(Duration::from_secs(10), true);
+        let (health, _) = engine(vec![("slow", check)], 0);
+        let report = health.evaluate_all().await;
+        let outcome = &report.entries[0].outcome;
+        assert_eq!(outcome.status, Status::Timeout);
+        assert_eq!(outcome.error.as_deref(), Some("no answer within 100 ms"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_check_is_an_error_and_frees_its_slot() {
+        let panics: Arc<dyn Check> = Arc::new(FnCheck(|| async {
+            if true {
+                panic!("boom");
+            }
+            Ok::<(), String>(())
+        }));
+        let (health, recorded) = engine(vec![("p", panics)], 0);
+        let report = health.evaluate_all().await;
+        assert_eq!(report.entries[0].outcome.status, Status::Error);
+        assert_eq!(recorded.load(Ordering::SeqCst), 1);
+        assert_eq!(health.evaluate_all().await.verdict, Verdict::Unavailable);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_full_passing_evaluation_completes_startup() {
+        let (_, a) = counting(Duration::ZERO, true);
+        let (_, b) = counting(Duration::ZERO, true);
+        let (health, _) = engine(vec![("a", a), ("b", b)], 0);
+        health.evaluate(&[0]).await;
+        assert!(!health.is_started());
+        health.evaluate_all().await;
+        assert!(health.is_started());
     }
 }

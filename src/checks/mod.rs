@@ -1,84 +1,178 @@
 //! Dependency checks: what a check is, what it found, and how findings add up to a verdict.
 //!
-//! - [`Check`]: the known checks and their one name (config, JSON, query strings).
-//! - `probe`: one probe per dependency, each bounded by a deadline.
-//! - `engine`: [`Health`], which runs probes, shares in-flight runs, caches and keeps history.
-//! - `sanitise`: the one place dependency text passes through before anyone sees it.
+//! - [`Check`]: the trait every check implements, built in, declared or a host app's own.
+//! - `registry`: the named checks of one service, assembled at ignite.
+//! - `engine`: `Health`, which runs checks, shares in-flight runs, caches and keeps history.
+//! - one file per built-in kind: `postgres`, `redis`, `tcp`, `http`.
 //!
-//! Routes turn a [`Report`] into HTTP; this module knows nothing of requests.
+//! Routes turn a `Report` into HTTP; this module knows nothing of requests.
 
 mod engine;
-mod probe;
-mod sanitise;
+pub(crate) mod http;
+pub(crate) mod postgres;
+pub(crate) mod redis;
+mod registry;
+mod tcp;
 
-use std::fmt;
-use std::str::FromStr;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use tokio::time::Instant;
 
-pub use engine::{stage, Health, History};
-pub use sanitise::{sanitise, Sanitiser};
+pub(crate) use engine::{Health, History, Recorder};
+pub(crate) use registry::{Registry, Source};
 
-/// A dependency check. Its [`name`](Check::name) is used alike in config, JSON, metric labels
-/// and query strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Check {
-    /// `SELECT 1` on a pooled Postgres connection.
-    Database,
-    /// `PING` on a pooled Redis connection.
-    Redis,
+/// One dependency check. vitals runs it when a probe asks, at most once at a time, bounded by
+/// its deadline; a run that outlives the deadline is cancelled and reported as `timeout`.
+///
+/// ```
+/// use vitals::{Check, Failure, Run};
+///
+/// struct Queue;
+///
+/// #[rocket::async_trait]
+/// impl Check for Queue {
+///     async fn run(&self, run: &Run) -> Result<(), Failure> {
+///         let depth = 3; // ask the dependency something cheap, by `run.deadline()`
+///         if depth < 1000 { Ok(()) } else { Err(Failure::error(format!("{depth} jobs waiting"))) }
+///     }
+/// }
+/// ```
+#[rocket::async_trait]
+pub trait Check: Send + Sync + 'static {
+    /// Runs the check once. Ok when the dependency answered correctly; otherwise why not. It
+    /// should give up by `run.deadline()`: the engine cancels it a few milliseconds later.
+    async fn run(&self, run: &Run) -> Result<(), Failure>;
+
+    /// Texts this check must never show (passwords, tokens), hidden from every error text,
+    /// page and log line. None by default; URL passwords are masked anyway.
+    fn secrets(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
-impl Check {
-    /// Every check, in report order.
-    pub const ALL: [Check; 2] = [Check::Database, Check::Redis];
+/// Why a check run failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The dependency answered with a failure or refused the connection (status `error`).
+    Error(String),
+    /// No answer before the deadline (status `timeout`).
+    Timeout,
+}
 
-    /// The check's name: `database` or `redis`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Check::Database => "database",
-            Check::Redis => "redis",
+impl Failure {
+    /// An `error` with `text` (sanitised before anyone sees it).
+    pub fn error(text: impl std::fmt::Display) -> Failure {
+        Failure::Error(text.to_string())
+    }
+}
+
+/// One run of a check: its deadline, and what the check noticed on the way.
+#[derive(Debug)]
+pub struct Run {
+    deadline: Instant,
+    beside_busy_pool: AtomicBool,
+}
+
+impl Run {
+    pub(crate) fn new(deadline: Instant) -> Run {
+        Run {
+            deadline,
+            beside_busy_pool: AtomicBool::new(false),
         }
     }
 
-    /// The known names, comma separated, for error messages.
-    pub fn names() -> String {
-        Check::ALL.map(Check::name).join(", ")
+    /// When the run must be over: the asking request's time plus the check's `timeout_ms`.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
     }
 
-    fn index(self) -> usize {
-        self as usize
+    /// Records that every pooled connection was busy, so this run tested the dependency on a
+    /// connection of its own. Shown as `"busy_pool": true` and counted in `/metrics`.
+    pub fn checked_beside_busy_pool(&self) {
+        self.beside_busy_pool.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn was_beside_busy_pool(&self) -> bool {
+        self.beside_busy_pool.load(Ordering::Relaxed)
     }
 }
 
-impl fmt::Display for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// A check made of an async closure, for [`Vitals::check_fn`](crate::Vitals::check_fn).
+pub(crate) struct FnCheck<F>(pub F);
+
+#[rocket::async_trait]
+impl<F, Fut, E> Check for FnCheck<F>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    async fn run(&self, run: &Run) -> Result<(), Failure> {
+        match tokio::time::timeout_at(run.deadline(), (self.0)()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failure::error(e)),
+            Err(_) => Err(Failure::Timeout),
+        }
     }
 }
 
-/// The name is not one of [`Check::ALL`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownCheck(pub String);
+/// Whether `name` is a valid check name: `[a-z][a-z0-9_-]{0,31}`.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
 
-impl FromStr for Check {
-    type Err = UnknownCheck;
+/// Runs `attempt` once more when the first try found a broken pooled connection (`Err(Some)`
+/// carries the failure to report if the retry is not possible), so a dependency restart is
+/// not reported as an outage.
+pub(crate) async fn with_one_retry<F, Fut>(mut attempt: F) -> Result<(), Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), Attempt>>,
+{
+    match attempt().await {
+        Ok(()) => Ok(()),
+        Err(Attempt::Stale(_)) => attempt().await.map_err(Attempt::into_failure),
+        Err(other) => Err(other.into_failure()),
+    }
+}
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Check::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| UnknownCheck(s.to_owned()))
+/// How one try on one connection failed, for the built-in kinds.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// A final failure.
+    Failed(Failure),
+    /// A pooled connection broke mid-command (its server went away since it was last used):
+    /// worth one more try on a new connection.
+    Stale(String),
+}
+
+impl Attempt {
+    fn into_failure(self) -> Failure {
+        match self {
+            Attempt::Failed(f) => f,
+            Attempt::Stale(text) => Failure::Error(text),
+        }
+    }
+}
+
+impl From<Failure> for Attempt {
+    fn from(f: Failure) -> Self {
+        Attempt::Failed(f)
     }
 }
 
 /// How one check run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// The dependency answered correctly within the deadline.
     Ok,
     /// The dependency answered with a failure, or refused the connection.
@@ -88,6 +182,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, for metric series that start at zero.
+    pub const ALL: [Status; 3] = [Status::Ok, Status::Error, Status::Timeout];
+
     /// The lowercase word used in JSON and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,7 +197,7 @@ impl Status {
 
 /// The result of one completed check run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// How it ended.
     pub status: Status,
     /// Time from start to end, in milliseconds (µs resolution).
@@ -108,6 +205,9 @@ pub struct Outcome {
     /// Short, sanitised text when not `ok`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The check used a connection of its own because its pool was fully busy.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub busy_pool: bool,
     /// Wall-clock time the run ended.
     #[serde(skip)]
     pub finished_at: SystemTime,
@@ -116,7 +216,7 @@ pub struct Outcome {
 /// The overall answer of a readiness evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Every check passed.
     Ready,
     /// Only non-critical checks failed: still serving (200).
@@ -150,23 +250,23 @@ impl Verdict {
 
 /// One check's part of a [`Report`].
 #[derive(Debug, Clone)]
-pub struct Entry {
-    /// Which check.
-    pub check: Check,
+pub(crate) struct Entry {
+    /// The check's position in the registry.
+    pub index: usize,
+    /// The check's name.
+    pub name: Arc<str>,
     /// Whether its failure makes the service unavailable.
     pub critical: bool,
     /// The result: a fresh run, a shared in-flight run, or a cached one.
     pub outcome: Arc<Outcome>,
-    /// True only for the caller that started this run: it alone logs it.
-    pub fresh: bool,
 }
 
 /// A readiness answer: the verdict and the checks behind it.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub(crate) struct Report {
     /// The overall answer.
     pub verdict: Verdict,
-    /// The checks asked for, in [`Check::ALL`] order; empty while draining.
+    /// The checks asked for, in registry order; empty while draining.
     pub entries: Vec<Entry>,
 }
 
@@ -182,7 +282,7 @@ impl Report {
 
 /// Serialises entries as the JSON map `{"<name>": {"status", "duration_ms", ...}}`.
 #[derive(Debug)]
-pub struct CheckMap<'a>(pub &'a [Entry]);
+pub(crate) struct CheckMap<'a>(pub &'a [Entry]);
 
 impl Serialize for CheckMap<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -197,7 +297,7 @@ impl Serialize for CheckMap<'_> {
                 outcome: &e.outcome,
                 critical: e.critical,
             };
-            (e.check.name(), json)
+            (&*e.name, json)
         }))
     }
 }
@@ -215,20 +315,21 @@ impl Serialize for Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry(check: Check, status: Status, critical: bool) -> Entry {
+    pub fn entry(name: &str, status: Status, critical: bool) -> Entry {
         Entry {
-            check,
+            index: 0,
+            name: name.into(),
             critical,
             outcome: Arc::new(Outcome {
                 status,
                 duration_ms: 1.5,
                 error: (status != Status::Ok).then(|| "boom".to_owned()),
+                busy_pool: false,
                 finished_at: SystemTime::now(),
             }),
-            fresh: true,
         }
     }
 
@@ -240,8 +341,8 @@ mod tests {
     #[test]
     fn a_failing_critical_check_is_unavailable() {
         let entries = [
-            entry(Check::Database, Status::Ok, true),
-            entry(Check::Redis, Status::Timeout, true),
+            entry("database", Status::Ok, true),
+            entry("redis", Status::Timeout, true),
         ];
         assert_eq!(Verdict::of(&entries), Verdict::Unavailable);
     }
@@ -249,8 +350,8 @@ mod tests {
     #[test]
     fn a_failing_non_critical_check_is_degraded() {
         let entries = [
-            entry(Check::Database, Status::Ok, true),
-            entry(Check::Redis, Status::Error, false),
+            entry("database", Status::Ok, true),
+            entry("redis", Status::Error, false),
         ];
         assert_eq!(Verdict::of(&entries), Verdict::Degraded);
     }
@@ -258,18 +359,20 @@ mod tests {
     #[test]
     fn a_critical_failure_outranks_a_non_critical_one() {
         let entries = [
-            entry(Check::Database, Status::Error, false),
-            entry(Check::Redis, Status::Error, true),
+            entry("database", Status::Error, false),
+            entry("redis", Status::Error, true),
         ];
         assert_eq!(Verdict::of(&entries), Verdict::Unavailable);
     }
 
     #[test]
-    fn names_parse_back_to_checks() {
-        for check in Check::ALL {
-            assert_eq!(check.name().parse::<Check>(), Ok(check));
+    fn names_follow_the_pattern() {
+        for good in ["a", "database", "redis-2", "x_y", &"a".repeat(32)] {
+            assert!(is_valid_name(good), "{good}");
         }
-        assert_eq!("Redis".parse::<Check>(), Err(UnknownCheck("Redis".into())));
+        for bad in ["", "Redis", "2db", "-x", "a b", "é", "a.b", &"a".repeat(33)] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
     }
 
     #[test]
@@ -277,8 +380,8 @@ mod tests {
         let report = Report {
             verdict: Verdict::Degraded,
             entries: vec![
-                entry(Check::Database, Status::Ok, true),
-                entry(Check::Redis, Status::Error, false),
+                entry("database", Status::Ok, true),
+                entry("redis", Status::Error, false),
             ],
         };
         let json = rocket::serde::json::to_string(&report).unwrap();

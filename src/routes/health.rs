@@ -1,6 +1,6 @@
 //! The probe endpoints: `/health/live`, `/health/ready`, `/health/ready/<name>`,
-//! `/health/startup` and `/health`. Handlers borrow the pools (`&Db`, `&Cache`) and hand them
-//! to the engine, which acquires inside each check's deadline.
+//! `/health/startup` and `/health`. Handlers name the checks to run; the engine runs them, each
+//! check holding its own pool handle and acquiring inside its deadline.
 
 use rocket::http::{ContentType, Status};
 use rocket::request::Request;
@@ -9,10 +9,8 @@ use rocket::serde::json::Json;
 use rocket::{get, routes, Route, State};
 use serde::Serialize;
 
-use crate::checks::{Check, CheckMap, Health, Report};
+use crate::checks::{CheckMap, Health, Report};
 use crate::error::Error;
-use crate::fairings::record_runs;
-use crate::pools::{Cache, Db};
 use crate::shutdown::Lifecycle;
 
 /// Liveness: the process answers. Never touches a dependency; a constant body, since this is
@@ -28,25 +26,24 @@ async fn ready(
     exclude: Vec<String>,
     health: &State<Health>,
     lifecycle: &State<Lifecycle>,
-    db: &Db,
-    cache: &Cache,
 ) -> Result<Report, Error> {
+    let registry = health.registry();
     // Parsed here rather than by a guard: a catcher could not say which name was wrong.
     let excluded = exclude
         .iter()
         .map(|name| {
-            name.parse::<Check>()
-                .map_err(|e| Error::UnknownExclude(e.0))
+            registry
+                .index_of(name)
+                .ok_or_else(|| Error::UnknownExclude(name.clone(), registry.names()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if lifecycle.is_draining() {
         return Ok(Report::draining());
     }
-    let checks: Vec<Check> = Check::ALL
-        .into_iter()
-        .filter(|c| !excluded.contains(c))
+    let checks: Vec<usize> = (0..registry.checks.len())
+        .filter(|i| !excluded.contains(i))
         .collect();
-    Ok(health.evaluate(&checks, db, cache).await)
+    Ok(health.evaluate(&checks).await)
 }
 
 /// Readiness of one named check.
@@ -55,25 +52,24 @@ async fn ready_one(
     name: &str,
     health: &State<Health>,
     lifecycle: &State<Lifecycle>,
-    db: &Db,
-    cache: &Cache,
 ) -> Result<Report, Error> {
-    let check = name
-        .parse::<Check>()
-        .map_err(|e| Error::UnknownCheck(e.0))?;
+    let registry = health.registry();
+    let check = registry
+        .index_of(name)
+        .ok_or_else(|| Error::UnknownCheck(name.to_owned(), registry.names()))?;
     if lifecycle.is_draining() {
         return Ok(Report::draining());
     }
-    Ok(health.evaluate(&[check], db, cache).await)
+    Ok(health.evaluate(&[check]).await)
 }
 
 /// Startup: 503 until readiness has passed once, then 200 for the life of the process.
 #[get("/health/startup")]
-async fn startup(health: &State<Health>, db: &Db, cache: &Cache) -> Startup {
+async fn startup(health: &State<Health>) -> Startup {
     if health.is_started() {
         return Startup(None);
     }
-    Startup(Some(health.evaluate(&Check::ALL, db, cache).await))
+    Startup(Some(health.evaluate_all().await))
 }
 
 /// Service summary, kept for older clients.
@@ -95,7 +91,6 @@ struct Summary {
 
 impl<'r> Responder<'r, 'static> for Report {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        record_runs(req, &self);
         let status = if self.verdict.is_serving() {
             Status::Ok
         } else {
@@ -117,9 +112,6 @@ impl<'r> Responder<'r, 'static> for Startup {
             checks: Option<CheckMap<'a>>,
         }
         let started = self.0.as_ref().is_none_or(|r| r.verdict.is_serving());
-        if let Some(report) = &self.0 {
-            record_runs(req, report);
-        }
         let (status, word) = match started {
             true => (Status::Ok, "started"),
             false => (Status::ServiceUnavailable, "starting"),
@@ -133,6 +125,6 @@ impl<'r> Responder<'r, 'static> for Startup {
 }
 
 /// The routes of this module.
-pub fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route> {
     routes![live, ready, ready_one, startup, summary]
 }

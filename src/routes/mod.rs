@@ -6,11 +6,15 @@ mod health;
 
 use rocket::fairing::AdHoc;
 
-/// Mounts the health routes and the JSON catchers at `/`.
-pub fn stage() -> AdHoc {
-    AdHoc::on_ignite("Health Routes", |rocket| async {
-        rocket
-            .mount("/", health::routes())
-            .register("/", crate::error::catchers())
+/// Mounts the health routes at `base`, with JSON catchers there (at `/` only for the
+/// standalone service: a host app keeps its own).
+pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
+    let base = base.to_owned();
+    AdHoc::on_ignite("Health Routes", move |rocket| async move {
+        let rocket = rocket.mount(base.as_str(), health::routes());
+        match standalone || base != "/" {
+            true => rocket.register(base.as_str(), crate::error::catchers()),
+            false => rocket,
+        }
     })
 }

@@ -4,7 +4,7 @@ use crate::helpers::*;
 
 async fn launch_error(key: &str, value: figment::value::Value) -> Vec<String> {
     spawn_app([]).await; // installs the log capture
-    let figment = vitals::config::figment().merge((key, value));
+    let figment = vitals::figment().merge((key, value));
     // Displaying Rocket's error marks it handled (dropping an unhandled one panics).
     let result = vitals::build(figment)
         .ignite()

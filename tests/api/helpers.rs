@@ -53,7 +53,7 @@ pub async fn spawn_app<'a>(overrides: impl IntoIterator<Item = (&'a str, Value)>
     capture_logs();
     let figment = overrides
         .into_iter()
-        .fold(vitals::config::figment(), |f, (k, v)| f.merge((k, v)));
+        .fold(vitals::figment(), |f, (k, v)| f.merge((k, v)));
     let client = Client::tracked(vitals::build(figment))
         .await
         .expect("the app ignites");
@@ -81,7 +81,7 @@ impl TestApp {
 
     /// Starts a drain as a signal would, without the signal.
     pub fn begin_drain(&self) {
-        let lifecycle = self.client.rocket().state::<vitals::shutdown::Lifecycle>();
+        let lifecycle = self.client.rocket().state::<vitals::Lifecycle>();
         lifecycle.expect("the lifecycle is managed").begin_drain();
     }
 }

@@ -149,7 +149,7 @@ fn no_request_gets_a_5xx_a_bare_error_or_a_hang() {
         .build()
         .unwrap();
     let client = runtime.block_on(async {
-        let figment = vitals::config::figment()
+        let figment = vitals::figment()
             .merge(("health.timeout_ms", 500))
             .merge(("health.cache_ms", 1000));
         Client::tracked(vitals::build(figment)).await.unwrap()

@@ -1,24 +1,57 @@
-//! The one place text from a dependency (or about one) is made safe to show: no URL password,
-//! one line, bounded length. HTML escaping is the status page's job, on top of this.
+//! The one path text from a dependency (or about one) takes before anyone sees it: no URL
+//! password, no configured secret, one line, bounded length. HTML escaping is the status
+//! page's job, on top of this. [`Secret`] holds a credential from the moment it is parsed.
+
+use std::fmt;
 
 /// Longest text kept, in characters; longer text is cut and ends with `…`.
 const MAX_CHARS: usize = 200;
 
-/// Replaces the passwords of the configured URLs wherever they appear, then sanitises.
+/// A credential: its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(text)
+    }
+
+    /// The text itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The password of `url` (`scheme://user:password@host`), raw and percent-decoded; empty
+/// when it has none.
+pub(crate) fn url_secrets(url: &str) -> Vec<String> {
+    password(url)
+        .map(|p| vec![p.to_owned(), percent_decode(p)])
+        .unwrap_or_default()
+}
+
+/// Replaces every configured secret wherever it appears, then sanitises.
 #[derive(Clone, Default)]
-pub struct Sanitiser {
+pub(crate) struct Sanitiser {
     secrets: Vec<String>,
 }
 
 impl Sanitiser {
-    /// A sanitiser that also hides the passwords found in `urls` (raw and percent-decoded).
-    pub fn new<'a>(urls: impl IntoIterator<Item = &'a str>) -> Sanitiser {
-        let mut secrets: Vec<String> = urls
-            .into_iter()
-            .filter_map(password)
-            .flat_map(|p| [percent_decode(p), p.to_owned()])
-            .filter(|s| !s.is_empty())
-            .collect();
+    /// A sanitiser that also hides each of `secrets` (the checks' passwords and tokens).
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Sanitiser {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
         // Longest first, so a password containing another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
@@ -35,15 +68,15 @@ impl Sanitiser {
     }
 }
 
-impl std::fmt::Debug for Sanitiser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Sanitiser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Sanitiser({} secrets)", self.secrets.len())
     }
 }
 
 /// Masks the password of every `scheme://user:password@host` in `raw`, folds control
 /// characters and runs of white space into one space, and cuts the text to 200 characters.
-pub fn sanitise(raw: &str) -> String {
+pub(crate) fn sanitise(raw: &str) -> String {
     let masked = mask_url_passwords(raw);
     let mut out = String::with_capacity(masked.len().min(MAX_CHARS + 3));
     let mut chars = 0;
@@ -117,7 +150,7 @@ fn mask_url_passwords(raw: &str) -> String {
 }
 
 /// Decodes `%XX` escapes; anything malformed is kept as it is.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -174,7 +207,11 @@ mod tests {
 
     #[test]
     fn configured_passwords_are_hidden_anywhere() {
-        let s = Sanitiser::new(["postgres://u:hunter%202@h/db", "redis://:abc@h"]);
+        let s = Sanitiser::new(
+            ["postgres://u:hunter%202@h/db", "redis://:abc@h"]
+                .into_iter()
+                .flat_map(url_secrets),
+        );
         assert_eq!(s.clean("auth hunter 2 failed, abc"), "auth *** failed, ***");
         assert_eq!(s.clean("raw hunter%202"), "raw ***");
     }
@@ -205,7 +242,7 @@ mod tests {
             after in "[ -~\\n]{0,120}",
         ) {
             let raw = format!("{before}{scheme}://{user}:{password}@{host}/db {after}");
-            let sanitiser = Sanitiser::new([format!("{scheme}://{user}:{password}@{host}/db").as_str()]);
+            let sanitiser = Sanitiser::new(url_secrets(&format!("{scheme}://{user}:{password}@{host}/db")));
             for text in [sanitise(&raw), sanitiser.clean(&raw)] {
                 let hidden = !text.contains(&format!(":{password}@"));
                 proptest::prop_assert!(hidden, "{}", text);
@@ -214,6 +251,13 @@ mod tests {
             }
             proptest::prop_assert!(!sanitiser.clean(&raw).contains(&password));
         }
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug_or_display() {
+        let s = Secret::new("hunter2".into());
+        assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
+        assert_eq!(s.expose(), "hunter2");
     }
 
     #[test]

@@ -1,0 +1,287 @@
+//! The `http` kind, declared as `kind = "http"`, `url = "http://host:port/path"`: one GET,
+//! ok on a 2xx or, with `expect = [codes]`, on exactly those. Redirects are not followed and at
+//! most 64 KiB of body is read. Also the one HTTP client of the crate: `vitals healthcheck`
+//! sends its GET through [`get`].
+//!
+//! The client is hyper's HTTP/1 connection (hyper is in the build through Rocket) over a plain
+//! tokio socket: the probes talk to neighbours, so there is no TLS, pooling or proxy support.
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::timeout_at;
+
+use super::{Check, Failure, Run};
+use crate::redact::{percent_decode, Secret};
+
+/// Most of an upstream's body a check reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Where a GET goes, parsed once.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// Host name or address, IPv6 without brackets.
+    host: String,
+    port: u16,
+    /// `host:port` as sent in `Host` and named in errors (never with credentials).
+    authority: String,
+    /// Path and query, `/` when empty.
+    path: String,
+    /// `Basic ...` from the URL's user and password, if it had any.
+    basic: Option<Secret>,
+    /// The URL's password, raw and percent-decoded, for the sanitiser.
+    secrets: Vec<String>,
+}
+
+impl Target {
+    /// Parses `http://[user:password@]host[:port][/path][?query]`; the error says what is wrong.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("not a URL ({e})"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err("only http:// URLs are supported".into());
+        }
+        let authority = uri.authority().ok_or("no host in URL")?;
+        let host = uri.host().unwrap_or("");
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err("no host in URL".into());
+        }
+        // `Uri` reads a port that is not a u16 (`h:99999`) as no port at all.
+        let hostport = authority.as_str().rsplit('@').next().unwrap_or("");
+        let port = match hostport.rsplit_once(':').filter(|(_, p)| !p.ends_with(']')) {
+            None => 80,
+            Some((_, p)) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(format!("bad port '{p}'")),
+            },
+        };
+        let (basic, secrets) = match authority.as_str().rsplit_once('@') {
+            Some((userinfo, _)) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                let credentials = format!("{}:{}", percent_decode(user), percent_decode(password));
+                let secrets = [password.to_owned(), percent_decode(password)]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                (
+                    Some(Secret::new(format!(
+                        "Basic {}",
+                        base64(credentials.as_bytes())
+                    ))),
+                    secrets,
+                )
+            }
+            None => (None, Vec::new()),
+        };
+        let authority = match uri.port_u16() {
+            Some(port) => format!("{}:{port}", uri.host().unwrap_or(host)),
+            None => uri.host().unwrap_or(host).to_owned(),
+        };
+        // `http://h:8000?x` has the query `x` and an empty path, sent as `/?x`.
+        let path = uri.path_and_query().map_or("", |p| p.as_str());
+        Ok(Target {
+            host: host.to_owned(),
+            port,
+            authority,
+            path: match path.starts_with('/') {
+                true => path.to_owned(),
+                false => format!("/{path}"),
+            },
+            basic,
+            secrets,
+        })
+    }
+
+    /// `http://host:port/path`, without credentials.
+    pub fn display(&self) -> String {
+        format!("http://{}{}", self.authority, self.path)
+    }
+}
+
+/// One GET of `target` with no deadline of its own: the status and up to `max_body` bytes of
+/// the body, or why there is none.
+pub(crate) async fn get(target: &Target, max_body: usize) -> Result<(StatusCode, Vec<u8>), String> {
+    let at = &target.authority;
+    let stream = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| format!("cannot connect to {at}: {e}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("{at}: {e}"))?;
+    // The connection is driven by its own task; dropping the guard (at the end, or when the
+    // deadline cancels this future) aborts it and closes the socket.
+    let _driver = AbortOnDrop(tokio::spawn(connection));
+    let mut request = Request::get(target.path.as_str())
+        .header(HOST, at.as_str())
+        .header(USER_AGENT, concat!("vitals/", env!("CARGO_PKG_VERSION")))
+        .header(ACCEPT, "application/json");
+    if let Some(basic) = &target.basic {
+        request = request.header(AUTHORIZATION, basic.expose());
+    }
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("{at}: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("{at}: {e}"))?;
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut bytes = Vec::new();
+    while bytes.len() < max_body {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let room = max_body - bytes.len();
+                    bytes.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Some(Err(e)) => return Err(format!("{at}: {e}")),
+        }
+    }
+    Ok((status, bytes))
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A GET of a URL that must answer an accepted status.
+pub(crate) struct HttpCheck {
+    target: Target,
+    expect: Option<Vec<u16>>,
+}
+
+impl HttpCheck {
+    /// A check of `url`; `expect` lists the accepted statuses (any 2xx when `None`).
+    pub fn new(url: &str, expect: Option<Vec<u16>>) -> Result<HttpCheck, String> {
+        if let Some(code) = expect.iter().flatten().find(|c| !(100..=599).contains(*c)) {
+            return Err(format!("expect: {code} is not an HTTP status (100 to 599)"));
+        }
+        Ok(HttpCheck {
+            target: Target::parse(url)?,
+            expect,
+        })
+    }
+
+    fn accepts(&self, status: StatusCode) -> bool {
+        match &self.expect {
+            Some(codes) => codes.contains(&status.as_u16()),
+            None => status.is_success(),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl Check for HttpCheck {
+    async fn run(&self, run: &Run) -> Result<(), Failure> {
+        match timeout_at(run.deadline(), get(&self.target, MAX_BODY)).await {
+            Ok(Ok((status, _))) if self.accepts(status) => Ok(()),
+            Ok(Ok((status, body))) => {
+                let body = String::from_utf8_lossy(&body);
+                let first = body.lines().next().unwrap_or("");
+                Err(Failure::error(format!(
+                    "{} answered {status}{}{first:.100}",
+                    self.target.display(),
+                    if first.is_empty() { "" } else { ": " },
+                )))
+            }
+            Ok(Err(why)) => Err(Failure::Error(why)),
+            Err(_) => Err(Failure::Timeout),
+        }
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.target.secrets.clone()
+    }
+}
+
+/// Standard base64 with padding, for a Basic `Authorization` header.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_into_host_port_and_path() {
+        let t = Target::parse("http://localhost:8080/health/live?x=1").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("localhost", 8080));
+        assert_eq!(t.path, "/health/live?x=1");
+        assert_eq!(t.authority, "localhost:8080");
+        assert_eq!(Target::parse("http://h").unwrap().port, 80);
+        assert_eq!(Target::parse("http://h").unwrap().path, "/");
+        assert_eq!(Target::parse("http://[::1]:81/x").unwrap().host, "::1");
+    }
+
+    #[test]
+    fn a_query_right_after_the_port_is_not_part_of_it() {
+        let t = Target::parse("http://h:8000?x").unwrap();
+        assert_eq!((t.port, t.path.as_str()), (8000, "/?x"));
+    }
+
+    #[test]
+    fn unsupported_urls_are_refused() {
+        for bad in [
+            "https://h/",
+            "http://:80/",
+            "http://h:99999/",
+            "h:80",
+            "",
+            "http://",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_become_a_basic_header_and_secrets() {
+        let t = Target::parse("http://user:p%40ss@h:81/x").unwrap();
+        assert_eq!(t.basic.as_ref().unwrap().expose(), "Basic dXNlcjpwQHNz");
+        assert_eq!(t.secrets, ["p%40ss", "p@ss"]);
+        assert!(!t.display().contains("ss"), "{}", t.display());
+        assert!(!format!("{t:?}").contains("dXNlcjpwQHNz"));
+    }
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn expect_codes_must_be_statuses() {
+        assert!(HttpCheck::new("http://h/", Some(vec![200, 204])).is_ok());
+        assert!(HttpCheck::new("http://h/", Some(vec![0])).is_err());
+    }
+}
