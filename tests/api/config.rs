@@ -40,3 +40,107 @@ async fn a_bad_redis_url_stops_launch_naming_the_key() {
     let lines = launch_error("databases.redis.url", val("http://nope")).await;
     assert!(!lines.is_empty(), "no line names databases.redis.url");
 }
+
+/// Ignites the app `rocket` builds; the error lines it logged that contain `needle`.
+async fn ignite_error(
+    rocket: impl FnOnce() -> rocket::Rocket<rocket::Build>,
+    needle: &str,
+) -> Vec<String> {
+    // First: building a Rocket installs Rocket's own logger when none is installed.
+    spawn_app([]).await;
+    let result = rocket().ignite().await.map_err(|e| e.to_string());
+    assert!(result.is_err(), "launch went ahead");
+    logs()
+        .into_iter()
+        .filter(|l| l.contains(r#""level":"error""#) && l.contains(needle))
+        .collect()
+}
+
+#[rocket::async_test]
+async fn an_unknown_check_without_a_kind_stops_launch_naming_the_known_ones() {
+    let figment = vitals::figment().merge(("health.checks.mongo.timeout_ms", 10));
+    let lines = ignite_error(|| vitals::build(figment), "health.checks.mongo").await;
+    assert!(
+        lines.iter().any(|l| l.contains("database, redis")),
+        "{lines:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn an_unknown_kind_stops_launch_naming_the_key() {
+    let lines = launch_error("health.checks.queue.kind", val("amqp")).await;
+    assert!(!lines.is_empty());
+}
+
+#[rocket::async_test]
+async fn a_tcp_declaration_without_an_address_stops_launch_naming_the_key() {
+    let figment = vitals::figment().merge(("health.checks.queue.kind", "tcp"));
+    let lines = ignite_error(|| vitals::build(figment), "health.checks.queue.address").await;
+    assert!(!lines.is_empty());
+}
+
+#[rocket::async_test]
+async fn a_malformed_address_stops_launch_naming_the_key() {
+    let figment = vitals::figment()
+        .merge(("health.checks.queue.kind", "tcp"))
+        .merge(("health.checks.queue.address", "queue.internal"));
+    let lines = ignite_error(|| vitals::build(figment), "health.checks.queue.address").await;
+    assert!(!lines.is_empty());
+}
+
+#[rocket::async_test]
+async fn an_https_url_stops_launch_naming_the_key() {
+    let figment = vitals::figment()
+        .merge(("health.checks.web.kind", "http"))
+        .merge(("health.checks.web.url", "https://example.test/"));
+    let lines = ignite_error(|| vitals::build(figment), "health.checks.web.url").await;
+    assert!(lines.iter().any(|l| l.contains("http://")), "{lines:?}");
+}
+
+#[rocket::async_test]
+async fn a_key_of_another_kind_stops_launch_naming_it() {
+    let figment = vitals::figment()
+        .merge(("health.checks.web.kind", "http"))
+        .merge(("health.checks.web.url", "http://127.0.0.1:1/"))
+        .merge(("health.checks.web.address", "127.0.0.1:1"));
+    let lines = ignite_error(|| vitals::build(figment), "health.checks.web.address").await;
+    assert!(!lines.is_empty());
+}
+
+#[rocket::async_test]
+async fn a_declaration_under_a_built_in_name_stops_launch() {
+    let figment = vitals::figment()
+        .merge(("health.checks.redis.kind", "tcp"))
+        .merge(("health.checks.redis.address", "127.0.0.1:6379"));
+    let lines = ignite_error(|| vitals::build(figment), "health.checks.redis.kind").await;
+    assert!(!lines.is_empty());
+}
+
+#[rocket::async_test]
+async fn a_bad_check_name_stops_launch_naming_it() {
+    let figment = vitals::figment()
+        .merge(("health.checks.Queue.kind", "tcp"))
+        .merge(("health.checks.Queue.address", "127.0.0.1:1"));
+    let lines = ignite_error(|| vitals::build(figment), "health.checks.Queue").await;
+    assert!(!lines.is_empty());
+}
+
+fn host(vitals: vitals::Vitals) -> rocket::Rocket<rocket::Build> {
+    rocket::custom(vitals::figment()).attach(vitals.drain_on_signal(false))
+}
+
+#[rocket::async_test]
+async fn a_name_registered_twice_stops_launch_naming_it() {
+    let twice = vitals::Vitals::new()
+        .check_fn("queue", || async { Ok::<(), String>(()) })
+        .check_fn("queue", || async { Ok::<(), String>(()) });
+    let lines = ignite_error(|| host(twice), "'queue' is registered twice").await;
+    assert!(!lines.is_empty());
+}
+
+#[rocket::async_test]
+async fn an_invalid_name_in_code_stops_launch_naming_it() {
+    let bad = vitals::Vitals::new().check_fn("Job Queue", || async { Ok::<(), String>(()) });
+    let lines = ignite_error(|| host(bad), "'Job Queue' is invalid").await;
+    assert!(!lines.is_empty());
+}

@@ -397,3 +397,96 @@ impl Server {
         (status, out)
     }
 }
+
+/// A local HTTP server that answers every request with one status, counting requests.
+pub struct HttpServer {
+    pub port: u16,
+    requests: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl HttpServer {
+    pub async fn start(status: u16) -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = counter.clone();
+                conns.spawn(async move {
+                    // Read up to the end of the request head; a GET has no body.
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = format!("{{\"answer\":{status}}}");
+                    let answer = format!(
+                        "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        HttpServer {
+            port,
+            requests,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A port whose listener never accepts and whose accept queue is full: the kernel drops
+/// further handshakes, so a connect hangs until its caller gives up.
+pub struct FullBacklog {
+    pub port: u16,
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl FullBacklog {
+    pub async fn start() -> FullBacklog {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut queued = Vec::new();
+        // Fill the queue until a handshake no longer completes.
+        for _ in 0..16 {
+            let connect = TcpStream::connect(("127.0.0.1", port));
+            match tokio::time::timeout(Duration::from_millis(200), connect).await {
+                Ok(Ok(stream)) => queued.push(stream),
+                _ => break,
+            }
+        }
+        FullBacklog {
+            port,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+}

@@ -3,6 +3,9 @@
 mod browser;
 mod coalescing;
 mod config;
+mod declared;
+mod disabled;
+mod embedding;
 mod faults;
 mod fixtures;
 mod helpers;

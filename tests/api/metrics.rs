@@ -146,3 +146,31 @@ async fn draining_shows_in_metrics() {
     assert_eq!(get(&m, "vitals_draining"), 1.0);
     assert_eq!(get(&m, "vitals_ready"), 0.0);
 }
+
+#[rocket::async_test]
+async fn a_declared_check_has_its_own_series() {
+    let upstream = HttpServer::start(200).await;
+    let app = spawn_app([
+        ("health.checks.payments.kind", val("http")),
+        ("health.checks.payments.url", val(upstream.url("/"))),
+    ])
+    .await;
+    let m = scrape(&app).await;
+    assert_eq!(
+        get(
+            &m,
+            r#"vitals_check_runs_total{check="payments",outcome="ok"}"#
+        ),
+        0.0
+    );
+    app.get("/health/ready/payments").await;
+    let m = scrape(&app).await;
+    assert_eq!(get(&m, r#"vitals_check_up{check="payments"}"#), 1.0);
+    assert_eq!(
+        get(
+            &m,
+            r#"vitals_check_runs_total{check="payments",outcome="ok"}"#
+        ),
+        1.0
+    );
+}

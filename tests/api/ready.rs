@@ -124,3 +124,23 @@ async fn a_draining_service_answers_503_draining_without_checks() {
     );
     assert_eq!(app.get_live().await.status, Status::Ok);
 }
+
+#[rocket::async_test]
+async fn declared_checks_can_be_excluded_and_asked_for_alone() {
+    let upstream = HttpServer::start(500).await;
+    let app = spawn_app([
+        ("health.checks.payments.kind", val("http")),
+        ("health.checks.payments.url", val(upstream.url("/"))),
+    ])
+    .await;
+    assert_eq!(app.get_ready().await.status, Status::ServiceUnavailable);
+    let answer = app.get("/health/ready?exclude=payments").await;
+    assert_eq!(answer.status, Status::Ok);
+    assert_eq!(answer.check_names(), ["database", "redis"]);
+    let one = app.get("/health/ready/payments").await;
+    assert_eq!(one.status, Status::ServiceUnavailable);
+    assert_eq!(one.check_names(), ["payments"]);
+    let unknown = app.get("/health/ready/nope").await;
+    let error = unknown.json["error"].as_str().unwrap();
+    assert!(error.contains("database, redis, payments"), "{error}");
+}

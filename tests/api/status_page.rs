@@ -145,3 +145,25 @@ async fn the_stylesheet_is_served_from_static() {
     let css = response.into_string().await.unwrap();
     assert!(css.contains("prefers-color-scheme: dark"));
 }
+
+#[rocket::async_test]
+async fn a_declared_check_has_its_own_row() {
+    let upstream = HttpServer::start(503).await;
+    let app = spawn_app([
+        ("health.checks.payments.kind", val("http")),
+        ("health.checks.payments.url", val(upstream.url("/pay"))),
+        ("health.checks.payments.critical", val(false)),
+    ])
+    .await;
+    let page = app.client.get("/status").dispatch().await;
+    let html = page.into_string().await.unwrap();
+    assert!(html.contains(">payments<"), "no payments row");
+    assert!(
+        html.contains("answered 503"),
+        "the row shows the upstream's answer"
+    );
+    assert!(
+        html.contains("Degraded"),
+        "the verdict follows the non-critical check"
+    );
+}
