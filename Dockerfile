@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # vitals: multi-stage build. The build stage compiles dependencies in their own layer (from the
-# manifests alone), then the crate; the runtime stage holds the binary, Rocket.toml and static/.
+# manifests alone), then the crate; the runtime stage holds the binary and Rocket.toml.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
@@ -12,16 +12,17 @@ RUN mkdir src \
  && cargo build --release --locked \
  && rm -rf src target/release/.fingerprint/vitals-* target/release/deps/vitals-* target/release/deps/libvitals-*
 COPY src ./src
+# The status page's stylesheet is built into the binary.
+COPY static ./static
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim
 # A fixed numeric user, so Kubernetes' runAsNonRoot can verify it.
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin vitals
-# vitals looks for Rocket.toml and static/ in its working directory.
+# vitals looks for Rocket.toml in its working directory.
 WORKDIR /app
 COPY --from=build /src/target/release/vitals /usr/local/bin/vitals
 COPY Rocket.toml ./
-COPY static ./static
 ENV ROCKET_PROFILE=release \
     ROCKET_ADDRESS=0.0.0.0 \
     ROCKET_PORT=8000

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use rocket::{get, launch, routes};
-//! use vitals::{Failure, Vitals};
+//! use vitals::Vitals;
 //!
 //! #[get("/hello")]
 //! fn hello() -> &'static str { "hello" }
@@ -18,7 +18,7 @@
 //!     rocket::build().mount("/", routes![hello]).attach(
 //!         Vitals::new()
 //!             .postgres("database", pool)
-//!             .check_fn("queue", || async { Ok::<(), Failure>(()) }),
+//!             .check_fn("queue", || async { Ok::<(), String>(()) }),
 //!     )
 //! }
 //! ```

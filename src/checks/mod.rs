@@ -64,6 +64,15 @@ pub enum Failure {
     Timeout,
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Error(text) => f.write_str(text),
+            Failure::Timeout => f.write_str("no answer in time"),
+        }
+    }
+}
+
 impl Failure {
     /// An `error` with `text` (sanitised before anyone sees it).
     pub fn error(text: impl std::fmt::Display) -> Failure {

@@ -2,6 +2,7 @@
 //! it, no policy violations, and screenshots (`target/screenshots/`; with
 //! `VITALS_UPDATE_SCREENSHOTS=1` also `docs/`, where README shows them).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -91,9 +92,10 @@ fn skip() {
         std::env::var_os("VITALS_REQUIRE_BROWSER").is_none(),
         "chromium not found and VITALS_REQUIRE_BROWSER is set"
     );
-    eprintln!(
-        "SKIPPED browser test: chromium not found (apt-get install chromium, or set CHROMIUM); \
-         .ci/run installs it"
+    // Straight to the process's stderr: the harness captures `eprintln!` and would hide it.
+    let _ = std::io::stderr().write_all(
+        b"SKIPPED browser test: chromium not found (apt-get install chromium, or set CHROMIUM); \
+          .ci/run installs it\n",
     );
 }
 

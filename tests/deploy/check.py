@@ -3,7 +3,7 @@
 
 consistency: Rocket.toml, Dockerfile, docker-compose.yml and deploy/kubernetes agree (probe
              timeouts vs health.timeout_ms, grace periods vs health.drain_ms, paths vs routes).
-smoke BIN:   lays BIN, Rocket.toml and static/ out as the Dockerfile's runtime stage does, runs
+smoke BIN:   lays BIN and Rocket.toml out as the Dockerfile's runtime stage does, runs
              it from the image's working directory with the image's environment as its non-root
              user, and probes it with the image's HEALTHCHECK command.
 
@@ -216,7 +216,7 @@ def smoke(binary):
         base = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{base}/static/status.css", timeout=3) as resp:
             check(resp.status == 200 and "text/css" in resp.headers["Content-Type"],
-                  "static/ is found from the working directory")
+                  "the stylesheet is served from the binary")
         with urllib.request.urlopen(f"{base}/status", timeout=3) as resp:
             check("/static/status.css" in resp.read().decode(), "the status page links its stylesheet")
         server.send_signal(signal.SIGTERM)
