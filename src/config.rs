@@ -69,24 +69,14 @@ pub(crate) struct CheckSettings {
     pub critical: bool,
     /// `false` removes the check everywhere (a built-in's pool then never connects). Default true.
     pub enabled: bool,
-    /// Declares a check of this kind under this name.
-    pub kind: Option<Kind>,
+    /// Declares a check of this kind (`tcp`, `http`) under this name.
+    pub kind: Option<String>,
     /// `kind = "tcp"`: `host:port` to connect to.
     pub address: Option<String>,
     /// `kind = "http"`: the `http://` URL to GET.
     pub url: Option<String>,
     /// `kind = "http"`: the accepted statuses; any 2xx when unset.
     pub expect: Option<Vec<u16>>,
-}
-
-/// The kinds a check can be declared as in configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Kind {
-    /// Ok when a TCP connection to `address` opens.
-    Tcp,
-    /// Ok when a GET of `url` answers 2xx (or one of `expect`).
-    Http,
 }
 
 impl Default for HealthSettings {
@@ -155,40 +145,21 @@ impl HealthSettings {
             if let Some(ms) = check.timeout_ms {
                 in_range(format!("health.checks.{name}.timeout_ms"), ms)?;
             }
-            check.validate_keys(name)?;
         }
         Ok(())
     }
 }
 
 impl CheckSettings {
-    /// Each kind takes its own keys: a key of another kind, or a missing required one, is a
-    /// mistake worth stopping for.
-    fn validate_keys(&self, name: &str) -> Result<(), String> {
-        let given = [
+    /// The kind-specific keys this table sets, for the registry to check against its kind.
+    pub fn kind_keys(&self) -> impl Iterator<Item = &'static str> {
+        [
             ("address", self.address.is_some()),
             ("url", self.url.is_some()),
             ("expect", self.expect.is_some()),
-        ];
-        let (required, allowed): (&[&str], &[&str]) = match self.kind {
-            None => (&[], &[]),
-            Some(Kind::Tcp) => (&["address"], &["address"]),
-            Some(Kind::Http) => (&["url"], &["url", "expect"]),
-        };
-        let kind = match self.kind {
-            None => "a check that is not declared here (no `kind`)",
-            Some(Kind::Tcp) => "kind = \"tcp\"",
-            Some(Kind::Http) => "kind = \"http\"",
-        };
-        for (key, present) in given {
-            if present && !allowed.contains(&key) {
-                return Err(format!("health.checks.{name}.{key}: not a key of {kind}"));
-            }
-            if !present && required.contains(&key) {
-                return Err(format!("health.checks.{name}.{key}: required by {kind}"));
-            }
-        }
-        Ok(())
+        ]
+        .into_iter()
+        .filter_map(|(key, given)| given.then_some(key))
     }
 }
 
@@ -247,51 +218,15 @@ mod tests {
         assert!(err.contains("cache_ms"), "{err}");
     }
 
-    fn declared(pairs: &[(&str, &str)]) -> Result<Settings, String> {
-        let figment = pairs
-            .iter()
-            .fold(Figment::new(), |f, (k, v)| f.merge((*k, *v)));
-        Settings::from_figment(&figment)
-    }
-
     #[test]
-    fn a_declared_tcp_check_loads() {
-        let s = declared(&[
-            ("health.checks.queue.kind", "tcp"),
-            ("health.checks.queue.address", "127.0.0.1:5672"),
-        ])
-        .unwrap();
-        assert_eq!(s.health.checks["queue"].kind, Some(Kind::Tcp));
-    }
-
-    #[test]
-    fn an_unknown_kind_is_refused_with_its_key() {
-        let err = declared(&[("health.checks.q.kind", "amqp")]).unwrap_err();
-        assert!(err.contains("health.checks.q.kind"), "{err}");
-    }
-
-    #[test]
-    fn a_declaration_missing_its_address_or_url_is_refused() {
-        let err = declared(&[("health.checks.q.kind", "tcp")]).unwrap_err();
-        assert!(err.contains("health.checks.q.address: required"), "{err}");
-        let err = declared(&[("health.checks.w.kind", "http")]).unwrap_err();
-        assert!(err.contains("health.checks.w.url: required"), "{err}");
-    }
-
-    #[test]
-    fn a_key_of_another_kind_is_refused() {
-        let err = declared(&[
-            ("health.checks.q.kind", "tcp"),
-            ("health.checks.q.address", "h:1"),
-            ("health.checks.q.url", "http://h/"),
-        ])
-        .unwrap_err();
-        assert!(
-            err.contains("health.checks.q.url: not a key of kind"),
-            "{err}"
-        );
-        let err = declared(&[("health.checks.database.address", "h:1")]).unwrap_err();
-        assert!(err.contains("health.checks.database.address"), "{err}");
+    fn a_declaration_loads_its_kind_keys() {
+        let figment = Figment::new()
+            .merge(("health.checks.queue.kind", "tcp"))
+            .merge(("health.checks.queue.address", "127.0.0.1:5672"));
+        let s = Settings::from_figment(&figment).unwrap();
+        let queue = &s.health.checks["queue"];
+        assert_eq!(queue.kind.as_deref(), Some("tcp"));
+        assert_eq!(queue.kind_keys().collect::<Vec<_>>(), ["address"]);
     }
 
     #[test]
@@ -367,7 +302,7 @@ mod tests {
             );
             let h = Settings::from_figment(&figment()).unwrap().health;
             let payments = &h.checks["payments"];
-            assert_eq!(payments.kind, Some(Kind::Http));
+            assert_eq!(payments.kind.as_deref(), Some("http"));
             assert_eq!(
                 payments.url.as_deref(),
                 Some("http://127.0.0.1:9000/health/ready")

@@ -14,8 +14,26 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
-use super::{Check, Failure, Run};
+use std::sync::Arc;
+
+use super::{Check, Declarable, Declared, Failure, Run};
+use crate::config::CheckSettings;
 use crate::redact::{percent_decode, Secret};
+
+/// `kind = "http"`, `url = "http://..."`, optionally `expect = [codes]`.
+pub(crate) const DECLARABLE: Declarable = Declarable {
+    kind: "http",
+    required: &["url"],
+    optional: &["expect"],
+    build: declare,
+};
+
+fn declare(settings: &CheckSettings) -> Declared {
+    let url = settings.url.as_deref().unwrap_or_default();
+    let target = Target::parse(url).map_err(|why| ("url", why))?;
+    let check = HttpCheck::new(target, settings.expect.clone()).map_err(|why| ("expect", why))?;
+    Ok(Arc::new(check))
+}
 
 /// Most of an upstream's body a check reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -161,15 +179,12 @@ pub(crate) struct HttpCheck {
 }
 
 impl HttpCheck {
-    /// A check of `url`; `expect` lists the accepted statuses (any 2xx when `None`).
-    pub fn new(url: &str, expect: Option<Vec<u16>>) -> Result<HttpCheck, String> {
+    /// A check of `target`; `expect` lists the accepted statuses (any 2xx when `None`).
+    pub fn new(target: Target, expect: Option<Vec<u16>>) -> Result<HttpCheck, String> {
         if let Some(code) = expect.iter().flatten().find(|c| !(100..=599).contains(*c)) {
-            return Err(format!("expect: {code} is not an HTTP status (100 to 599)"));
+            return Err(format!("{code} is not an HTTP status (100 to 599)"));
         }
-        Ok(HttpCheck {
-            target: Target::parse(url)?,
-            expect,
-        })
+        Ok(HttpCheck { target, expect })
     }
 
     fn accepts(&self, status: StatusCode) -> bool {
@@ -281,7 +296,8 @@ mod tests {
 
     #[test]
     fn expect_codes_must_be_statuses() {
-        assert!(HttpCheck::new("http://h/", Some(vec![200, 204])).is_ok());
-        assert!(HttpCheck::new("http://h/", Some(vec![0])).is_err());
+        let target = || Target::parse("http://h/").unwrap();
+        assert!(HttpCheck::new(target(), Some(vec![200, 204])).is_ok());
+        assert!(HttpCheck::new(target(), Some(vec![0])).is_err());
     }
 }

@@ -23,6 +23,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::config::CheckSettings;
+
 pub(crate) use engine::{Health, History, Recorder};
 pub(crate) use registry::{Registry, Source};
 
@@ -110,6 +112,22 @@ impl Run {
         self.beside_busy_pool.load(Ordering::Relaxed)
     }
 }
+
+/// A kind of check that can be declared in `[<profile>.health.checks.<name>]` with
+/// `kind = "<kind>"`. Each kind's file defines one; the registry lists them.
+pub(crate) struct Declarable {
+    /// The word after `kind =`.
+    pub kind: &'static str,
+    /// Keys the declaration must set.
+    pub required: &'static [&'static str],
+    /// Keys it may set besides those.
+    pub optional: &'static [&'static str],
+    /// Builds the check from the table; the error names the key at fault and why.
+    pub build: fn(&CheckSettings) -> Declared,
+}
+
+/// A declared check, or the key at fault and why.
+pub(crate) type Declared = Result<Arc<dyn Check>, (&'static str, String)>;
 
 /// A check made of an async closure, for [`Vitals::check_fn`](crate::Vitals::check_fn).
 pub(crate) struct FnCheck<F>(pub F);

@@ -9,14 +9,16 @@ use std::time::Duration;
 use rocket::{Build, Rocket};
 use rocket_db_pools::Database;
 
-use super::http::HttpCheck;
 use super::postgres::PostgresCheck;
 use super::redis::{RedisCheck, RedisPool};
-use super::tcp::TcpCheck;
-use super::{is_valid_name, Check};
-use crate::config::{HealthSettings, Kind};
+use super::{http, is_valid_name, tcp, Check, Declarable};
+use crate::config::{CheckSettings, HealthSettings};
 use crate::pools::{Cache, Db};
 use crate::redact::url_secrets;
+
+/// The kinds a check can be declared as. A new kind is one file with its `DECLARABLE` and one
+/// line here (and a field in `CheckSettings` if it needs a key no kind has yet).
+const KINDS: &[Declarable] = &[tcp::DECLARABLE, http::DECLARABLE];
 
 /// Where a registered check comes from.
 #[derive(Clone)]
@@ -111,24 +113,11 @@ impl Registry {
             checks.push(registered_check(name, check, settings));
         }
         for (name, declared) in &settings.checks {
-            let Some(kind) = declared.kind else { continue };
-            if !declared.enabled {
-                continue;
+            if let Some(check) = declare(name, declared)? {
+                if declared.enabled {
+                    checks.push(registered_check(name, check, settings));
+                }
             }
-            let check: Arc<dyn Check> = match kind {
-                Kind::Tcp => Arc::new(
-                    TcpCheck::new(declared.address.as_deref().unwrap_or_default())
-                        .map_err(|why| format!("health.checks.{name}.address: {why}"))?,
-                ),
-                Kind::Http => Arc::new(
-                    HttpCheck::new(
-                        declared.url.as_deref().unwrap_or_default(),
-                        declared.expect.clone(),
-                    )
-                    .map_err(|why| format!("health.checks.{name}.url: {why}"))?,
-                ),
-            };
-            checks.push(registered_check(name, check, settings));
         }
         Ok(Registry { checks })
     }
@@ -147,6 +136,41 @@ impl Registry {
     pub fn secrets(&self) -> Vec<String> {
         self.checks.iter().flat_map(|c| c.check.secrets()).collect()
     }
+}
+
+/// The check a `[health.checks.<name>]` table declares (`None` without a `kind`), after
+/// checking that it sets exactly the keys of its kind.
+fn declare(name: &str, table: &CheckSettings) -> Result<Option<Arc<dyn Check>>, String> {
+    let key = |key: &str| format!("health.checks.{name}.{key}");
+    let Some(kind) = table.kind.as_deref() else {
+        return match table.kind_keys().next() {
+            Some(k) => Err(format!(
+                "{}: only a declared check (with a kind) takes it",
+                key(k)
+            )),
+            None => Ok(None),
+        };
+    };
+    let Some(declarable) = KINDS.iter().find(|d| d.kind == kind) else {
+        let kinds: Vec<String> = KINDS.iter().map(|d| format!("\"{}\"", d.kind)).collect();
+        return Err(format!(
+            "{}: unknown kind \"{kind}\"; known kinds: {}",
+            key("kind"),
+            kinds.join(", ")
+        ));
+    };
+    for given in table.kind_keys() {
+        if !declarable.required.contains(&given) && !declarable.optional.contains(&given) {
+            return Err(format!("{}: not a key of kind = \"{kind}\"", key(given)));
+        }
+    }
+    let given: Vec<&str> = table.kind_keys().collect();
+    if let Some(missing) = declarable.required.iter().find(|k| !given.contains(k)) {
+        return Err(format!("{}: required by kind = \"{kind}\"", key(missing)));
+    }
+    (declarable.build)(table)
+        .map(Some)
+        .map_err(|(at, why)| format!("{}: {why}", key(at)))
 }
 
 fn registered_names(registered: &[(String, Source)]) -> impl Iterator<Item = &str> {
@@ -188,4 +212,82 @@ fn managed_redis(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {
     let secrets = url_secrets(&pool_url(rocket, "redis"));
     let pool = RedisPool::Managed(cache.pool.clone());
     Ok(Arc::new(RedisCheck::new(pool, secrets)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(pairs: &[(&str, &str)]) -> CheckSettings {
+        let figment = pairs
+            .iter()
+            .filter(|(k, _)| *k != "expect")
+            .fold(figment::Figment::new(), |f, (k, v)| f.merge((*k, *v)));
+        let mut table: CheckSettings = figment.extract().unwrap();
+        if let Some(expect) = pairs.iter().find(|(k, _)| *k == "expect") {
+            table.expect = Some(vec![expect.1.parse().unwrap()]);
+        }
+        table
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        match declare("q", &table(pairs)) {
+            Ok(_) => panic!("{pairs:?} was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_table_without_a_kind_declares_nothing() {
+        assert!(declare("database", &table(&[])).unwrap().is_none());
+    }
+
+    #[test]
+    fn tcp_and_http_declarations_build_checks() {
+        assert!(declare("q", &table(&[("kind", "tcp"), ("address", "h:1")])).is_ok());
+        let http = table(&[("kind", "http"), ("url", "http://h/"), ("expect", "204")]);
+        assert!(declare("q", &http).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_naming_the_known_ones() {
+        let e = error(&[("kind", "amqp")]);
+        assert_eq!(
+            e,
+            r#"health.checks.q.kind: unknown kind "amqp"; known kinds: "tcp", "http""#
+        );
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named() {
+        assert_eq!(
+            error(&[("kind", "tcp")]),
+            r#"health.checks.q.address: required by kind = "tcp""#
+        );
+        assert_eq!(
+            error(&[("kind", "http")]),
+            r#"health.checks.q.url: required by kind = "http""#
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_named() {
+        let e = error(&[("kind", "tcp"), ("address", "h:1"), ("url", "http://h/")]);
+        assert_eq!(e, r#"health.checks.q.url: not a key of kind = "tcp""#);
+        let e = error(&[("address", "h:1")]);
+        assert!(
+            e.starts_with("health.checks.q.address: only a declared check"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_value_is_named_with_its_key() {
+        let e = error(&[("kind", "tcp"), ("address", "no-port")]);
+        assert!(e.starts_with("health.checks.q.address: "), "{e}");
+        let e = error(&[("kind", "http"), ("url", "https://h/")]);
+        assert_eq!(e, "health.checks.q.url: only http:// URLs are supported");
+        let e = error(&[("kind", "http"), ("url", "http://h/"), ("expect", "999")]);
+        assert!(e.starts_with("health.checks.q.expect: "), "{e}");
+    }
 }

@@ -2,10 +2,27 @@
 //! connection opens before the deadline. A refusal is an `error` at once; a host that drops
 //! the handshake is a `timeout` at the deadline.
 
+use std::sync::Arc;
+
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
-use super::{Check, Failure, Run};
+use super::{Check, Declarable, Declared, Failure, Run};
+use crate::config::CheckSettings;
+
+/// `kind = "tcp"`, `address = "host:port"`.
+pub(crate) const DECLARABLE: Declarable = Declarable {
+    kind: "tcp",
+    required: &["address"],
+    optional: &[],
+    build: declare,
+};
+
+fn declare(settings: &CheckSettings) -> Declared {
+    let address = settings.address.as_deref().unwrap_or_default();
+    let check = TcpCheck::new(address).map_err(|why| ("address", why))?;
+    Ok(Arc::new(check))
+}
 
 /// Opens and closes one TCP connection to `address`.
 pub(crate) struct TcpCheck {
