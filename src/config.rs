@@ -136,12 +136,6 @@ impl HealthSettings {
         };
         in_range("health.timeout_ms".into(), self.timeout_ms)?;
         for (name, check) in &self.checks {
-            if !crate::checks::is_valid_name(name) {
-                return Err(format!(
-                    "health.checks.{name}: invalid check name; use [a-z][a-z0-9_-], at most 32 \
-                     characters"
-                ));
-            }
             if let Some(ms) = check.timeout_ms {
                 in_range(format!("health.checks.{name}.timeout_ms"), ms)?;
             }
@@ -227,15 +221,6 @@ mod tests {
         let queue = &s.health.checks["queue"];
         assert_eq!(queue.kind.as_deref(), Some("tcp"));
         assert_eq!(queue.kind_keys().collect::<Vec<_>>(), ["address"]);
-    }
-
-    #[test]
-    fn a_bad_check_name_is_refused() {
-        let err = settings(&[("health.checks.Mongo.timeout_ms", 10)]).unwrap_err();
-        assert!(
-            err.contains("health.checks.Mongo: invalid check name"),
-            "{err}"
-        );
     }
 
     /// The shipped Rocket.toml, laid into each jail.

@@ -84,6 +84,12 @@ impl Registry {
             seen.push(name);
         }
         for (name, declared) in &settings.checks {
+            if !is_valid_name(name) {
+                return Err(format!(
+                    "health.checks.{name}: invalid check name; use [a-z][a-z0-9_-], at most 32 \
+                     characters"
+                ));
+            }
             let is_registered = seen.contains(&name.as_str());
             match (&declared.kind, is_registered) {
                 (Some(_), true) => {
