@@ -23,8 +23,8 @@
 //! }
 //! ```
 //!
-//! The public surface: [`Vitals`] (attach, register checks), the [`Check`] trait with [`Run`]
-//! and [`Failure`]; [`rocket`], [`build`] and [`figment`] for the standalone service and its
+//! The public surface: [`Vitals`] (attach, register checks), the [`Check`] trait with [`Run`],
+//! [`Failure`] and [`Reason`]; [`rocket`], [`build`] and [`figment`] for the standalone service and its
 //! tests. Module map (all internal):
 //! - `config`: the figment (Rocket.toml, env overrides) and typed settings.
 //! - `pools`: the standalone service's Postgres (`Db`) and Redis (`Cache`) pools, both lazy.
@@ -58,7 +58,7 @@ use rocket::fairing::{self, AdHoc, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
 use rocket_db_pools::deadpool_redis;
 
-pub use checks::{Check, Failure, Run};
+pub use checks::{Check, Failure, Reason, Run};
 pub use config::figment;
 pub use shutdown::Lifecycle;
 

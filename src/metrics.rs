@@ -12,7 +12,7 @@ use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::ContentType;
 use rocket::{get, routes, Request, Response, State};
 
-use crate::checks::{Health, Outcome, Status};
+use crate::checks::{Health, Outcome, Reason, Status};
 use crate::shutdown::Lifecycle;
 
 /// Histogram buckets in seconds: 50 µs (a pooled round trip on loopback) to 5 s (past any
@@ -29,6 +29,7 @@ pub(crate) struct Metrics {
     check_up: IntGaugeVec,
     check_duration: HistogramVec,
     check_runs: IntCounterVec,
+    check_failures: IntCounterVec,
     busy_pool: IntCounterVec,
     http_requests: IntCounterVec,
     ready: IntGauge,
@@ -58,6 +59,13 @@ impl Metrics {
             Opts::new("vitals_check_runs_total", "Check runs by check and outcome"),
             &["check", "outcome"],
         );
+        let check_failures = IntCounterVec::new(
+            Opts::new(
+                "vitals_check_failures_total",
+                "Failed check runs by check and reason",
+            ),
+            &["check", "reason"],
+        );
         let busy_pool = IntCounterVec::new(
             Opts::new(
                 "vitals_check_busy_pool_total",
@@ -75,10 +83,13 @@ impl Metrics {
         let ready = IntGauge::new("vitals_ready", "1 when the latest results make it ready");
         let draining = IntGauge::new("vitals_draining", "1 while draining before shutdown");
         // The names and options above are constants: failing here is a programming error.
-        let (check_up, check_duration, check_runs, busy_pool, http_requests, ready, draining) = (
+        let (check_up, check_duration, check_runs, check_failures) = (
             check_up.expect("valid metric"),
             check_duration.expect("valid metric"),
             check_runs.expect("valid metric"),
+            check_failures.expect("valid metric"),
+        );
+        let (busy_pool, http_requests, ready, draining) = (
             busy_pool.expect("valid metric"),
             http_requests.expect("valid metric"),
             ready.expect("valid metric"),
@@ -89,6 +100,7 @@ impl Metrics {
             Box::new(check_up.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(check_duration.clone()),
             Box::new(check_runs.clone()),
+            Box::new(check_failures.clone()),
             Box::new(busy_pool.clone()),
             Box::new(http_requests.clone()),
             Box::new(ready.clone()),
@@ -100,6 +112,9 @@ impl Metrics {
             for outcome in Status::ALL {
                 check_runs.with_label_values(&[*check, outcome.as_str()]);
             }
+            for reason in Reason::ALL {
+                check_failures.with_label_values(&[*check, reason.as_str()]);
+            }
             busy_pool.with_label_values(&[*check]);
         }
         Metrics {
@@ -107,6 +122,7 @@ impl Metrics {
             check_up,
             check_duration,
             check_runs,
+            check_failures,
             busy_pool,
             http_requests,
             ready,
@@ -116,6 +132,11 @@ impl Metrics {
 
     /// Records one completed run of the check `name`.
     pub fn record_run(&self, name: &str, outcome: &Outcome) {
+        if let Some(reason) = outcome.reason {
+            self.check_failures
+                .with_label_values(&[name, reason.as_str()])
+                .inc();
+        }
         if outcome.busy_pool {
             self.busy_pool.with_label_values(&[name]).inc();
         }
@@ -215,6 +236,7 @@ mod tests {
         Outcome {
             status,
             duration_ms,
+            reason: (status != Status::Ok).then_some(Reason::Timeout),
             error: None,
             busy_pool,
             finished_at: SystemTime::now(),
@@ -231,6 +253,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("vitals_check_runs_total{check=\"redis\",outcome=\"timeout\"} 1\n"));
+        assert!(
+            text.contains("vitals_check_failures_total{check=\"redis\",reason=\"timeout\"} 1\n")
+        );
+        assert!(
+            text.contains("vitals_check_failures_total{check=\"redis\",reason=\"refused\"} 0\n")
+        );
         assert!(text.contains("vitals_check_duration_seconds_sum{check=\"redis\"} 0.8\n"));
         assert!(text.contains("vitals_check_duration_seconds_bucket{check=\"redis\",le=\"1\"} 1\n"));
         assert!(

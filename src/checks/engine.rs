@@ -17,7 +17,7 @@ use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::registry::{Registered, Registry};
-use super::{Entry, Failure, Outcome, Report, Run, Status, Verdict};
+use super::{Entry, Failure, Outcome, Reason, Report, Run, Status, Verdict};
 use crate::redact::Sanitiser;
 
 /// Completed runs kept per check for the status page.
@@ -245,7 +245,7 @@ impl Health {
             let result = match tokio::time::timeout_at(deadline + BACKSTOP, checked).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(Failure::error("the check panicked")),
-                Err(_) => Err(Failure::Timeout),
+                Err(_) => Err(Failure::timeout()),
             };
             let outcome = Arc::new(outcome(
                 result,
@@ -265,6 +265,7 @@ impl Health {
                 Arc::new(Outcome {
                     status: Status::Error,
                     duration_ms: 0.0,
+                    reason: Some(Reason::Other),
                     error: Some(format!("check task ended: {e}")),
                     busy_pool: false,
                     finished_at: SystemTime::now(),
@@ -300,16 +301,22 @@ fn outcome(
     busy_pool: bool,
     sanitiser: &Sanitiser,
 ) -> Outcome {
-    let (status, error) = match result {
-        Ok(()) => (Status::Ok, None),
-        Err(Failure::Error(text)) => (Status::Error, Some(sanitiser.clean(&text))),
-        Err(Failure::Timeout) => (
+    let (status, reason, error) = match result {
+        Ok(()) => (Status::Ok, None, None),
+        Err(f) if f.reason() == Reason::Timeout => (
             Status::Timeout,
+            Some(Reason::Timeout),
             Some(format!("no answer within {} ms", timeout.as_millis())),
+        ),
+        Err(f) => (
+            Status::Error,
+            Some(f.reason()),
+            Some(sanitiser.clean(f.text())),
         ),
     };
     Outcome {
         status,
+        reason,
         // Rounded to the microsecond: finer digits are noise.
         duration_ms: (took.as_secs_f64() * 1e6).round() / 1e3,
         error,
@@ -328,13 +335,16 @@ mod tests {
     #[test]
     fn a_timeout_names_the_deadline() {
         let o = outcome(
-            Err(Failure::Timeout),
+            Err(Failure::timeout()),
             Duration::from_millis(101),
             Duration::from_millis(100),
             false,
             &Sanitiser::default(),
         );
-        assert_eq!(o.status, Status::Timeout);
+        assert_eq!(
+            (o.status, o.reason),
+            (Status::Timeout, Some(Reason::Timeout))
+        );
         assert_eq!(o.error.as_deref(), Some("no answer within 100 ms"));
     }
 
@@ -342,13 +352,13 @@ mod tests {
     fn an_error_is_sanitised() {
         let s = Sanitiser::new(url_secrets("postgres://u:pw@h/d"));
         let o = outcome(
-            Err(Failure::Error("bad pw\nat postgres://u:pw@h/d".into())),
+            Err(Failure::new(Reason::Auth, "bad pw\nat postgres://u:pw@h/d")),
             Duration::from_micros(1234),
             Duration::from_secs(1),
             false,
             &s,
         );
-        assert_eq!(o.status, Status::Error);
+        assert_eq!((o.status, o.reason), (Status::Error, Some(Reason::Auth)));
         assert_eq!(o.error.as_deref(), Some("bad *** at postgres://u:***@h/d"));
         assert_eq!(o.duration_ms, 1.234);
     }
@@ -360,6 +370,7 @@ mod tests {
             Arc::new(Outcome {
                 status,
                 duration_ms: 1.0,
+                reason: None,
                 error: None,
                 busy_pool: false,
                 finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),

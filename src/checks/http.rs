@@ -11,12 +11,12 @@ use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
 use std::sync::Arc;
 
-use super::{Check, Declarable, Declared, Failure, Run};
+use super::net::connect;
+use super::{Check, Declarable, Declared, Failure, Reason, Run};
 use crate::config::CheckSettings;
 use crate::redact::{percent_decode, Secret};
 
@@ -121,14 +121,16 @@ impl Target {
 
 /// One GET of `target` with no deadline of its own: the status and up to `max_body` bytes of
 /// the body, or why there is none.
-pub(crate) async fn get(target: &Target, max_body: usize) -> Result<(StatusCode, Vec<u8>), String> {
+pub(crate) async fn get(
+    target: &Target,
+    max_body: usize,
+) -> Result<(StatusCode, Vec<u8>), Failure> {
     let at = &target.authority;
-    let stream = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| format!("cannot connect to {at}: {e}"))?;
+    let broken = |e: hyper::Error| Failure::new(reason_of(&e), format!("{at}: {e}"));
+    let stream = connect(&target.host, target.port).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("{at}: {e}"))?;
+        .map_err(broken)?;
     // The connection is driven by its own task; dropping the guard (at the end, or when the
     // deadline cancels this future) aborts it and closes the socket.
     let _driver = AbortOnDrop(tokio::spawn(connection));
@@ -141,11 +143,8 @@ pub(crate) async fn get(target: &Target, max_body: usize) -> Result<(StatusCode,
     }
     let request = request
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("{at}: {e}"))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("{at}: {e}"))?;
+        .map_err(|e| Failure::error(format!("{at}: {e}")))?;
+    let response = sender.send_request(request).await.map_err(broken)?;
     let status = response.status();
     let mut body = response.into_body();
     let mut bytes = Vec::new();
@@ -158,10 +157,23 @@ pub(crate) async fn get(target: &Target, max_body: usize) -> Result<(StatusCode,
                     bytes.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
-            Some(Err(e)) => return Err(format!("{at}: {e}")),
+            Some(Err(e)) => return Err(broken(e)),
         }
     }
     Ok((status, bytes))
+}
+
+/// The reason a hyper error means, by its kind.
+fn reason_of(e: &hyper::Error) -> Reason {
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        Reason::Protocol
+    } else if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+        Reason::ConnectionLost
+    } else if e.is_timeout() {
+        Reason::Timeout
+    } else {
+        Reason::Other
+    }
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -203,14 +215,17 @@ impl Check for HttpCheck {
             Ok(Ok((status, body))) => {
                 let body = String::from_utf8_lossy(&body);
                 let first = body.lines().next().unwrap_or("");
-                Err(Failure::error(format!(
-                    "{} answered {status}{}{first:.100}",
-                    self.target.display(),
-                    if first.is_empty() { "" } else { ": " },
-                )))
+                Err(Failure::new(
+                    Reason::HttpStatus,
+                    format!(
+                        "{} answered {status}{}{first:.100}",
+                        self.target.display(),
+                        if first.is_empty() { "" } else { ": " },
+                    ),
+                ))
             }
-            Ok(Err(why)) => Err(Failure::Error(why)),
-            Err(_) => Err(Failure::Timeout),
+            Ok(Err(failure)) => Err(failure),
+            Err(_) => Err(Failure::timeout()),
         }
     }
 

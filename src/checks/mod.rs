@@ -9,6 +9,7 @@
 
 mod engine;
 pub(crate) mod http;
+mod net;
 pub(crate) mod postgres;
 pub(crate) mod redis;
 mod registry;
@@ -57,28 +58,125 @@ pub trait Check: Send + Sync + 'static {
     }
 }
 
-/// Why a check run failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The dependency answered with a failure or refused the connection (status `error`).
-    Error(String),
-    /// No answer before the deadline (status `timeout`).
+/// Why a check failed, in one word of a closed set: a field machines can act on, shown to
+/// every caller in every form (the free text may be withheld; see "Who sees details").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The connection was refused.
+    Refused,
+    /// No answer within the deadline.
     Timeout,
+    /// The host name does not resolve.
+    Dns,
+    /// Credentials, role or database rejected.
+    Auth,
+    /// The server answered that it cannot serve now: too many clients, starting up, shutting
+    /// down, loading.
+    Unavailable,
+    /// The connection broke mid-command.
+    ConnectionLost,
+    /// An HTTP check's upstream answered a status it does not accept.
+    HttpStatus,
+    /// An answer that makes no sense for the command.
+    Protocol,
+    /// Anything else.
+    Other,
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Reason {
+    /// Every reason, for metric series that start at zero.
+    pub const ALL: [Reason; 9] = [
+        Reason::Refused,
+        Reason::Timeout,
+        Reason::Dns,
+        Reason::Auth,
+        Reason::Unavailable,
+        Reason::ConnectionLost,
+        Reason::HttpStatus,
+        Reason::Protocol,
+        Reason::Other,
+    ];
+
+    /// The word used in JSON, text and metric labels.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Failure::Error(text) => f.write_str(text),
-            Failure::Timeout => f.write_str("no answer in time"),
+            Reason::Refused => "refused",
+            Reason::Timeout => "timeout",
+            Reason::Dns => "dns",
+            Reason::Auth => "auth",
+            Reason::Unavailable => "unavailable",
+            Reason::ConnectionLost => "connection_lost",
+            Reason::HttpStatus => "http_status",
+            Reason::Protocol => "protocol",
+            Reason::Other => "other",
+        }
+    }
+
+    /// The reason an I/O error means, by its kind.
+    pub fn of_io(e: &std::io::Error) -> Reason {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::ConnectionRefused => Reason::Refused,
+            K::TimedOut | K::WouldBlock => Reason::Timeout,
+            K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::UnexpectedEof
+            | K::NotConnected => Reason::ConnectionLost,
+            K::InvalidData => Reason::Protocol,
+            _ => Reason::Other,
         }
     }
 }
 
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a check run failed: a [`Reason`] and a text for people (sanitised before anyone
+/// sees it). Reason `timeout` makes the run's status `timeout`; any other, `error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    reason: Reason,
+    text: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 impl Failure {
-    /// An `error` with `text` (sanitised before anyone sees it).
+    /// A failure for `reason`, described by `text`.
+    pub fn new(reason: Reason, text: impl std::fmt::Display) -> Failure {
+        Failure {
+            reason,
+            text: text.to_string(),
+        }
+    }
+
+    /// An `error` with reason `other` and `text`.
     pub fn error(text: impl std::fmt::Display) -> Failure {
-        Failure::Error(text.to_string())
+        Failure::new(Reason::Other, text)
+    }
+
+    /// No answer before the deadline (status `timeout`; the engine words the text).
+    pub fn timeout() -> Failure {
+        Failure::new(Reason::Timeout, "")
+    }
+
+    /// Its reason.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// Its text.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 
@@ -143,7 +241,7 @@ where
         match tokio::time::timeout_at(run.deadline(), (self.0)()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Failure::error(e)),
-            Err(_) => Err(Failure::Timeout),
+            Err(_) => Err(Failure::timeout()),
         }
     }
 }
@@ -156,9 +254,8 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// Runs `attempt` once more when the first try found a broken pooled connection (`Err(Some)`
-/// carries the failure to report if the retry is not possible), so a dependency restart is
-/// not reported as an outage.
+/// Runs `attempt` once more when the first try found a dead pooled connection, so a dependency
+/// restart is not reported as an outage.
 pub(crate) async fn with_one_retry<F, Fut>(mut attempt: F) -> Result<(), Failure>
 where
     F: FnMut() -> Fut,
@@ -176,16 +273,15 @@ where
 pub(crate) enum Attempt {
     /// A final failure.
     Failed(Failure),
-    /// A pooled connection broke mid-command (its server went away since it was last used):
-    /// worth one more try on a new connection.
-    Stale(String),
+    /// A pooled connection turned out dead (its server went away since it was last used):
+    /// worth one more try on a new connection; the failure to report if that is not possible.
+    Stale(Failure),
 }
 
 impl Attempt {
     fn into_failure(self) -> Failure {
         match self {
-            Attempt::Failed(f) => f,
-            Attempt::Stale(text) => Failure::Error(text),
+            Attempt::Failed(f) | Attempt::Stale(f) => f,
         }
     }
 }
@@ -229,6 +325,9 @@ pub(crate) struct Outcome {
     pub status: Status,
     /// Time from start to end, in milliseconds (µs resolution).
     pub duration_ms: f64,
+    /// Why it failed, when not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
     /// Short, sanitised text when not `ok`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -353,6 +452,7 @@ pub(crate) mod tests {
             outcome: Arc::new(Outcome {
                 status,
                 duration_ms: 1.5,
+                reason: (status != Status::Ok).then_some(Reason::Other),
                 error: (status != Status::Ok).then(|| "boom".to_owned()),
                 busy_pool: false,
                 finished_at: SystemTime::now(),
@@ -414,7 +514,7 @@ pub(crate) mod tests {
         let json = rocket::serde::json::to_string(&report).unwrap();
         assert_eq!(
             json,
-            r#"{"status":"degraded","checks":{"database":{"status":"ok","duration_ms":1.5,"critical":true},"redis":{"status":"error","duration_ms":1.5,"error":"boom","critical":false}}}"#
+            r#"{"status":"degraded","checks":{"database":{"status":"ok","duration_ms":1.5,"critical":true},"redis":{"status":"error","duration_ms":1.5,"reason":"other","error":"boom","critical":false}}}"#
         );
     }
 

@@ -1,16 +1,15 @@
 //! The `postgres` kind: `SELECT 1` on a pooled connection of a sqlx `PgPool`, acquire and query
 //! inside one deadline. A connection that failed or timed out is taken out of its pool rather
-//! than handed back half-read; when every pooled connection is busy with the host's own work,
-//! the check tests the server on a connection of its own.
-
-use std::io;
+//! than handed back half-read. When every pooled connection is busy with the host's own work,
+//! the check tests the server on a connection of its own. Errors map to reasons by their
+//! SQLSTATE code or I/O kind.
 
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor, PgPool};
 use tokio::time::{timeout_at, Instant};
 
-use super::{with_one_retry, Attempt, Check, Failure, Run};
+use super::{with_one_retry, Attempt, Check, Failure, Reason, Run};
 
 /// `SELECT 1` through `pool`.
 pub(crate) struct PostgresCheck {
@@ -33,34 +32,35 @@ impl PostgresCheck {
 
     async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt> {
         let acquire = async {
-            // NOTE: sqlx's pool retries a refused connection until its acquire timeout and
-            // then reports a bare "pool timed out". Knocking first makes a refused port an
-            // `error` at once; Postgres does not log a connection closed before its startup
-            // packet. Only an empty pool knocks: one whose connection is still being returned
-            // (sqlx pings it on release, in the background) would otherwise knock on nearly
-            // every check.
+            // NOTE: sqlx's pool retries a failed connect (refused, too many clients, starting
+            // up) until its own acquire timeout and then says only "pool timed out", so the
+            // check's deadline would always fire first. An empty pool is about to connect:
+            // one connection of our own first reports any refusal at once, with the server's
+            // words. A pool that has a connection (even one being returned) skips this.
             if self.pool.size() == 0 {
-                knock(&self.pool.connect_options()).await?;
+                connect_once(&self.pool.connect_options()).await?;
             }
             self.pool.acquire().await.map_err(failure)
         };
         let mut conn = timeout_at(deadline, acquire)
             .await
-            .map_err(|_| Failure::Timeout)??;
+            .map_err(|_| Failure::timeout())??;
         match timeout_at(deadline, select_one(&mut conn)).await {
             Ok(Ok(())) => Ok(()),
             // Dropping the detached connection closes its socket; returned to the pool it would
             // be pinged on release with no deadline.
             Ok(Err(e)) => {
                 drop(conn.detach());
-                Err(match e {
-                    sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => Attempt::Stale(e.to_string()),
-                    e => failure(e).into(),
+                let dead = is_dead_connection(&e);
+                let failure = failure(e);
+                Err(match dead {
+                    true => Attempt::Stale(failure),
+                    false => failure.into(),
                 })
             }
             Err(_) => {
                 drop(conn.detach());
-                Err(Failure::Timeout.into())
+                Err(Failure::timeout().into())
             }
         }
     }
@@ -68,14 +68,13 @@ impl PostgresCheck {
     async fn on_own_connection(&self, deadline: Instant) -> Result<(), Failure> {
         let options = self.pool.connect_options();
         let checked = async {
-            let mut conn = PgConnection::connect_with(&options).await?;
-            select_one(&mut conn).await?;
-            conn.close().await
+            let mut conn = connect(&options).await?;
+            select_one(&mut conn).await.map_err(failure)?;
+            conn.close().await.map_err(failure)
         };
-        match timeout_at(deadline, checked).await {
-            Ok(result) => result.map_err(failure),
-            Err(_) => Err(Failure::Timeout),
-        }
+        timeout_at(deadline, checked)
+            .await
+            .unwrap_or_else(|_| Err(Failure::timeout()))
     }
 }
 
@@ -94,10 +93,79 @@ impl Check for PostgresCheck {
     }
 }
 
-fn failure(e: sqlx::Error) -> Failure {
+/// One connection outside the pool; a host name that does not resolve is reason `dns`.
+async fn connect(options: &PgConnectOptions) -> Result<PgConnection, Failure> {
+    if options.get_socket().is_none() {
+        let (host, port) = (options.get_host(), options.get_port());
+        let resolved = tokio::net::lookup_host((host, port)).await;
+        drop(
+            resolved
+                .map_err(|e| Failure::new(Reason::Dns, format!("cannot resolve {host}: {e}")))?,
+        );
+    }
+    PgConnection::connect_with(options).await.map_err(|e| {
+        let failure = failure(e);
+        match failure.reason() {
+            // sqlx names neither host nor port in a refusal.
+            Reason::Refused => Failure::new(
+                Reason::Refused,
+                format!(
+                    "cannot connect to {}:{}: {failure}",
+                    options.get_host(),
+                    options.get_port()
+                ),
+            ),
+            _ => failure,
+        }
+    })
+}
+
+/// Connects once and closes: the server's answer to a new client, in milliseconds.
+async fn connect_once(options: &PgConnectOptions) -> Result<(), Failure> {
+    let conn = connect(options).await?;
+    // Closing politely costs a round trip the check does not need; dropping closes the socket.
+    drop(conn);
+    Ok(())
+}
+
+/// Whether `e`, on an established pooled connection, means that connection is dead (its
+/// server restarted, shut down or dropped it) rather than that the server refuses service.
+fn is_dead_connection(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::PoolTimedOut => Failure::Timeout,
-        e => Failure::Error(e.to_string()),
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 57P01 admin shutdown (a fast shutdown or pg_terminate_backend), 57P02 crash
+            // shutdown, 57P03 cannot connect now; class 08, connection exceptions.
+            matches!(&*code, "57P01" | "57P02" | "57P03") || code.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
+/// The failure an sqlx error means, with its reason by error kind or SQLSTATE.
+fn failure(e: sqlx::Error) -> Failure {
+    let reason = match &e {
+        sqlx::Error::PoolTimedOut => return Failure::timeout(),
+        sqlx::Error::Io(io) => Reason::of_io(io),
+        sqlx::Error::Protocol(_) => Reason::Protocol,
+        sqlx::Error::PoolClosed => Reason::Unavailable,
+        sqlx::Error::Database(db) => db.code().map_or(Reason::Other, |c| reason_of_sqlstate(&c)),
+        _ => Reason::Other,
+    };
+    Failure::new(reason, e)
+}
+
+/// The reason a SQLSTATE code means.
+fn reason_of_sqlstate(code: &str) -> Reason {
+    match code {
+        // Credentials or role (class 28), a database that does not exist, no privilege.
+        "3D000" | "42501" => Reason::Auth,
+        c if c.starts_with("28") => Reason::Auth,
+        // Insufficient resources (class 53: too many connections, out of memory, disk full)
+        // and operator intervention (57P01 shutting down, 57P03 starting up, ...).
+        c if c.starts_with("53") || c.starts_with("57P") => Reason::Unavailable,
+        c if c.starts_with("08") => Reason::ConnectionLost,
+        _ => Reason::Other,
     }
 }
 
@@ -108,24 +176,23 @@ fn select_one(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx::Error>>
     Box::pin(async move { conn.execute("SELECT 1").await.map(drop) })
 }
 
-/// Opens and closes a plain socket to where Postgres listens: fails at once when refused.
-async fn knock(options: &PgConnectOptions) -> Result<(), Failure> {
-    let refused = |e: io::Error, at: String| Failure::Error(format!("cannot connect to {at}: {e}"));
-    match options.get_socket() {
-        #[cfg(unix)]
-        Some(dir) => {
-            let path = dir.join(format!(".s.PGSQL.{}", options.get_port()));
-            tokio::net::UnixStream::connect(&path)
-                .await
-                .map(drop)
-                .map_err(|e| refused(e, path.display().to_string()))
-        }
-        _ => {
-            let (host, port) = (options.get_host(), options.get_port());
-            tokio::net::TcpStream::connect((host, port))
-                .await
-                .map(drop)
-                .map_err(|e| refused(e, format!("{host}:{port}")))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_to_reasons() {
+        for (code, reason) in [
+            ("28P01", Reason::Auth),
+            ("28000", Reason::Auth),
+            ("3D000", Reason::Auth),
+            ("53300", Reason::Unavailable),
+            ("57P01", Reason::Unavailable),
+            ("57P03", Reason::Unavailable),
+            ("08006", Reason::ConnectionLost),
+            ("42P01", Reason::Other),
+        ] {
+            assert_eq!(reason_of_sqlstate(code), reason, "{code}");
         }
     }
 }

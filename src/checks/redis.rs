@@ -9,7 +9,7 @@ use redis::aio::MultiplexedConnection;
 use rocket_db_pools::deadpool_redis::{self, redis};
 use tokio::time::{timeout_at, Instant};
 
-use super::{with_one_retry, Attempt, Check, Failure, Run};
+use super::{with_one_retry, Attempt, Check, Failure, Reason, Run};
 use crate::pools::RedisManager;
 
 /// The pools the check can borrow from.
@@ -86,35 +86,32 @@ impl RedisCheck {
     async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt> {
         // redis-rs has no response timeout: only this deadline bounds a paused or silent Redis.
         let mut pooled = match timeout_at(deadline, self.pool.get()).await {
-            Err(_) | Ok(Err(PoolError::Timeout(_))) => return Err(Failure::Timeout.into()),
+            Err(_) | Ok(Err(PoolError::Timeout(_))) => return Err(Failure::timeout().into()),
             // The driver's own words ("Connection refused (os error 111)"), not deadpool's.
-            Ok(Err(PoolError::Backend(e))) => {
-                return Err(Failure::error(format!("redis: {e}")).into())
-            }
+            Ok(Err(PoolError::Backend(e))) => return Err(failure(e).into()),
             Ok(Err(e)) => return Err(Failure::error(e).into()),
             Ok(Ok(conn)) => conn,
         };
-        let failure = match timeout_at(deadline, ping(pooled.conn())).await {
+        let attempt = match timeout_at(deadline, ping(pooled.conn())).await {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) if e.is_io_error() || e.is_connection_dropped() => {
-                Attempt::Stale(format!("redis: {e}"))
+            Ok(Err(Pong::Driver(e))) if e.is_io_error() || e.is_connection_dropped() => {
+                Attempt::Stale(failure(e))
             }
-            Ok(Err(e)) => Failure::error(format!("redis: {e}")).into(),
-            Err(_) => Failure::Timeout.into(),
+            Ok(Err(pong)) => pong.into_failure().into(),
+            Err(_) => Failure::timeout().into(),
         };
         pooled.discard();
-        Err(failure)
+        Err(attempt)
     }
 
     async fn on_own_connection(&self, deadline: Instant) -> Result<(), Failure> {
         let checked = async {
-            let mut conn = self.pool.own().await?;
+            let mut conn = self.pool.own().await.map_err(Pong::Driver)?;
             ping(&mut conn).await
         };
         match timeout_at(deadline, checked).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Failure::error(format!("redis: {e}"))),
-            Err(_) => Err(Failure::Timeout),
+            Ok(result) => result.map_err(Pong::into_failure),
+            Err(_) => Err(Failure::timeout()),
         }
     }
 }
@@ -134,12 +131,56 @@ impl Check for RedisCheck {
     }
 }
 
-async fn ping(conn: &mut MultiplexedConnection) -> Result<(), redis::RedisError> {
-    let pong: String = redis::cmd("PING").query_async(conn).await?;
-    if pong == "PONG" {
-        Ok(())
-    } else {
-        let detail = format!("unexpected answer to PING: {pong}");
-        Err((redis::ErrorKind::ResponseError, "protocol", detail).into())
+/// Why a PING did not pass.
+enum Pong {
+    Driver(redis::RedisError),
+    Unexpected(String),
+}
+
+impl Pong {
+    fn into_failure(self) -> Failure {
+        match self {
+            Pong::Driver(e) => failure(e),
+            Pong::Unexpected(answer) => Failure::new(
+                Reason::Protocol,
+                format!("redis: unexpected answer to PING: {answer}"),
+            ),
+        }
     }
+}
+
+async fn ping(conn: &mut MultiplexedConnection) -> Result<(), Pong> {
+    let pong: String = redis::cmd("PING")
+        .query_async(conn)
+        .await
+        .map_err(Pong::Driver)?;
+    match pong == "PONG" {
+        true => Ok(()),
+        false => Err(Pong::Unexpected(pong)),
+    }
+}
+
+/// The failure a driver error means, with its reason by error kind or server error code.
+fn failure(e: redis::RedisError) -> Failure {
+    use redis::ErrorKind as K;
+    let reason = if e.is_connection_refusal() {
+        Reason::Refused
+    } else if e.is_timeout() {
+        Reason::Timeout
+    } else if e.is_connection_dropped() {
+        Reason::ConnectionLost
+    } else {
+        match (e.kind(), e.code()) {
+            (K::AuthenticationFailed, _) | (_, Some("NOAUTH" | "WRONGPASS" | "NOPERM")) => {
+                Reason::Auth
+            }
+            (K::BusyLoadingError | K::MasterDown | K::TryAgain | K::ClusterDown, _) => {
+                Reason::Unavailable
+            }
+            (K::TypeError | K::ParseError, _) => Reason::Protocol,
+            _ => Reason::Other,
+        }
+    };
+    // The driver's own words ("Connection refused (os error 111)"), not deadpool's.
+    Failure::new(reason, format!("redis: {e}"))
 }

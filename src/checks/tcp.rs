@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
+use super::net::{connect, host_port};
 use super::{Check, Declarable, Declared, Failure, Run};
 use crate::config::CheckSettings;
 
@@ -24,40 +24,33 @@ fn declare(settings: &CheckSettings) -> Declared {
     Ok(Arc::new(check))
 }
 
-/// Opens and closes one TCP connection to `address`.
+/// Opens and closes one TCP connection to `host:port`.
 pub(crate) struct TcpCheck {
-    address: String,
+    host: String,
+    port: u16,
 }
 
 impl TcpCheck {
-    /// A check of `address`, `host:port`; the error names the problem for `health.checks.<name>.address`.
+    /// A check of `address`, `host:port`; the error says what is wrong with it.
     pub fn new(address: &str) -> Result<TcpCheck, String> {
-        let (host, port) = address
-            .rsplit_once(':')
-            .ok_or("must be host:port, e.g. \"db.internal:5432\"")?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains(['/', ' ', '@']) {
+        let (host, port) = host_port(address)
+            .ok_or_else(|| format!("'{address}' is not host:port with a port from 1 to 65535"))?;
+        if host.contains(['/', ' ', '@']) {
             return Err(format!("'{address}' has no valid host"));
         }
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 => Ok(TcpCheck {
-                address: address.to_owned(),
-            }),
-            _ => Err(format!("'{address}' has no valid port (1 to 65535)")),
-        }
+        Ok(TcpCheck {
+            host: host.to_owned(),
+            port,
+        })
     }
 }
 
 #[rocket::async_trait]
 impl Check for TcpCheck {
     async fn run(&self, run: &Run) -> Result<(), Failure> {
-        match timeout_at(run.deadline(), TcpStream::connect(self.address.as_str())).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(Failure::error(format!(
-                "cannot connect to {}: {e}",
-                self.address
-            ))),
-            Err(_) => Err(Failure::Timeout),
+        match timeout_at(run.deadline(), connect(&self.host, self.port)).await {
+            Ok(result) => result.map(drop),
+            Err(_) => Err(Failure::timeout()),
         }
     }
 }
