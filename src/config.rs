@@ -12,6 +12,9 @@ use figment::providers::Env;
 use figment::Figment;
 use serde::Deserialize;
 
+use crate::access::Details;
+use crate::redact::Secret;
+
 /// Largest accepted deadline for one check, in milliseconds. A probe that may wait longer than
 /// a minute is no longer a health check.
 const MAX_TIMEOUT_MS: u64 = 60_000;
@@ -54,6 +57,10 @@ pub(crate) struct HealthSettings {
     pub cache_ms: u64,
     /// How long readiness answers `draining` before shutdown, in ms. Default 0.
     pub drain_ms: u64,
+    /// Who sees the error texts: `always`, `authorized` (default) or `never`.
+    pub details: Details,
+    /// The token that shows details under `authorized`; `VITALS_TOKEN` wins. Default none.
+    pub token: Option<Secret>,
     /// Per-check settings and declared checks, keyed by check name.
     pub checks: BTreeMap<String, CheckSettings>,
 }
@@ -85,6 +92,8 @@ impl Default for HealthSettings {
             timeout_ms: 1000,
             cache_ms: 0,
             drain_ms: 0,
+            details: Details::default(),
+            token: None,
             checks: BTreeMap::new(),
         }
     }

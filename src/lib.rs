@@ -37,6 +37,7 @@
 //! - `shutdown`: the lifecycle (serving, draining) and the signal task.
 //! - [`logging`]: text or JSON log lines; [`healthcheck`]: the `vitals healthcheck` client.
 
+mod access;
 mod checks;
 mod config;
 mod error;
@@ -71,7 +72,7 @@ use metrics::Metrics;
 pub fn rocket() -> Rocket<Build> {
     let figment = config::figment();
     logging::init(&figment);
-    rocket::custom(figment).attach(Vitals::service().drain_on_signal(true))
+    rocket::custom(figment).attach(Vitals::standalone().drain_on_signal(true))
 }
 
 /// The standalone service built from `figment`, without signal handling; `rocket()` passes
@@ -88,7 +89,7 @@ pub fn rocket() -> Rocket<Build> {
 /// # }
 /// ```
 pub fn build(figment: Figment) -> Rocket<Build> {
-    rocket::custom(figment).attach(Vitals::service())
+    rocket::custom(figment).attach(Vitals::standalone())
 }
 
 /// vitals as a fairing: attach it to any Rocket 0.5 app to get the health endpoints,
@@ -100,6 +101,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
 #[derive(Clone)]
 pub struct Vitals {
     checks: Vec<(String, Source)>,
+    service: routes::Service,
     base: String,
     standalone: bool,
     drain_on_signal: bool,
@@ -116,6 +118,10 @@ impl Vitals {
     pub fn new() -> Vitals {
         Vitals {
             checks: Vec::new(),
+            service: routes::Service {
+                id: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+            },
             base: "/".into(),
             standalone: false,
             drain_on_signal: true,
@@ -124,7 +130,7 @@ impl Vitals {
 
     /// The standalone service: `database` and `redis` on the Rocket-managed pools
     /// `databases.postgres` and `databases.redis`, `/` redirecting to `/status`, JSON catchers.
-    fn service() -> Vitals {
+    fn standalone() -> Vitals {
         Vitals {
             checks: vec![
                 ("database".into(), Source::ManagedPostgres),
@@ -164,6 +170,14 @@ impl Vitals {
     pub fn redis(self, name: impl Into<String>, pool: deadpool_redis::Pool) -> Vitals {
         let pool = checks::redis::RedisPool::Host(pool);
         self.check(name, checks::redis::RedisCheck::new(pool, Vec::new()))
+    }
+
+    /// Names the service in `/health` and health+json (`serviceId`, `version`); default
+    /// `vitals` and vitals' version. A host app passes its own, e.g.
+    /// `.identify(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))`.
+    pub fn identify(mut self, id: &'static str, version: &'static str) -> Vitals {
+        self.service = routes::Service { id, version };
+        self
     }
 
     /// Serves everything under `base` (`/ops`: `/ops/health/ready`, `/ops/status`, ...).
@@ -213,7 +227,10 @@ impl Fairing for Vitals {
             self.uses(|s| matches!(s, Source::ManagedRedis), &settings),
         );
         let registered = self.checks.clone();
+        let policy = access::Policy::new(settings.health.details, settings.health.token.clone());
         let rocket = rocket
+            .manage(policy)
+            .manage(self.service)
             .manage(settings)
             // After the pools: the built-in checks take theirs from managed state.
             .attach(AdHoc::try_on_ignite("Health Checks", |rocket| {

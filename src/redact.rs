@@ -8,7 +8,8 @@ use std::fmt;
 const MAX_CHARS: usize = 200;
 
 /// A credential: its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub(crate) struct Secret(String);
 
 impl Secret {
@@ -34,12 +35,34 @@ impl fmt::Display for Secret {
     }
 }
 
-/// The password of `url` (`scheme://user:password@host`), raw and percent-decoded; empty
-/// when it has none.
+/// The password of `url` (`scheme://user:password@host`), raw and percent-decoded, to hide
+/// wherever it appears; empty when it has none.
 pub(crate) fn url_secrets(url: &str) -> Vec<String> {
     password(url)
         .map(|p| vec![p.to_owned(), percent_decode(p)])
         .unwrap_or_default()
+}
+
+/// Whether the password of `url` equals its user name or its database (path). It is still
+/// hidden everywhere, so every error naming that user or database reads `user "***"`: the
+/// registry warns at launch that the password should be a word of its own.
+pub(crate) fn password_is_public(url: &str) -> bool {
+    let Some(password) = password(url).filter(|p| !p.is_empty()) else {
+        return false;
+    };
+    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
+    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let user = authority
+        .rfind('@')
+        .map(|at| &authority[..at])
+        .and_then(|info| info.split(':').next())
+        .unwrap_or("");
+    let database = path
+        .trim_start_matches('/')
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    password == user || password == database
 }
 
 /// Replaces every configured secret wherever it appears, then sanitises.
@@ -251,6 +274,14 @@ mod tests {
             }
             proptest::prop_assert!(!sanitiser.clean(&raw).contains(&password));
         }
+    }
+
+    #[test]
+    fn a_password_equal_to_the_user_or_database_is_noticed() {
+        assert!(password_is_public("postgres://vitals:vitals@db/vitals"));
+        assert!(password_is_public("postgres://app:shop@db/shop"));
+        assert!(!password_is_public("postgres://vitals:other@db/vitals"));
+        assert!(!password_is_public("postgres://vitals@db/vitals"));
     }
 
     #[test]

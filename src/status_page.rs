@@ -14,6 +14,7 @@ use rocket::http::{ContentType, Header};
 use rocket::response::{self, Redirect, Responder};
 use rocket::{get, routes, uri, Request, Response, State};
 
+use crate::access::{Policy, Viewer};
 use crate::checks::{Entry, Health, History, Report, Status, Verdict};
 use crate::logging::rfc3339;
 use crate::shutdown::Lifecycle;
@@ -37,6 +38,7 @@ struct Links {
     css: String,
     ready: String,
     metrics: String,
+    login: String,
 }
 
 impl Links {
@@ -46,6 +48,7 @@ impl Links {
             css: at("/static/status.css"),
             ready: at("/health/ready"),
             metrics: at("/metrics"),
+            login: at("/status/login"),
         }
     }
 }
@@ -57,6 +60,10 @@ struct Page<'a> {
     now: SystemTime,
     booted_at: SystemTime,
     links: &'a Links,
+    /// Whether error texts are shown.
+    details: bool,
+    /// Whether signing in would show them.
+    sign_in_helps: bool,
 }
 
 /// The status page; runs the checks unless the service is draining.
@@ -65,6 +72,62 @@ async fn status<'a>(
     health: &State<Health>,
     lifecycle: &State<Lifecycle>,
     links: &'a State<Links>,
+    viewer: Viewer,
+    policy: &State<Policy>,
+) -> Page<'a> {
+    page(health, lifecycle, links, viewer, policy).await
+}
+
+/// The page for people who sign in: HTTP Basic, any user name, the token as password. Until
+/// the browser sends the token it answers 401 with `WWW-Authenticate: Basic`, which makes the
+/// browser ask; it then resends the credentials on each refresh of this same path.
+#[get("/status/login")]
+async fn login<'a>(
+    health: &State<Health>,
+    lifecycle: &State<Lifecycle>,
+    links: &'a State<Links>,
+    viewer: Viewer,
+    policy: &State<Policy>,
+) -> Result<Page<'a>, SignIn> {
+    match viewer.details || !policy.sign_in_helps() {
+        true => Ok(page(health, lifecycle, links, viewer, policy).await),
+        false => Err(SignIn),
+    }
+}
+
+/// 401 with a Basic challenge.
+struct SignIn;
+
+impl<'r> Responder<'r, 'static> for SignIn {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let body = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head { meta charset="utf-8"; title { "Sign in · vitals" } }
+                body {
+                    h1 { "Sign in to see details" }
+                    p { "Use any user name and the health token (health.token or VITALS_TOKEN) as the password." }
+                }
+            }
+        };
+        Response::build_from(body.into_string().respond_to(req)?)
+            .status(rocket::http::Status::Unauthorized)
+            .header(ContentType::HTML)
+            .header(Header::new(
+                "WWW-Authenticate",
+                r#"Basic realm="vitals", charset="UTF-8""#,
+            ))
+            .header(Header::new("Content-Security-Policy", CSP))
+            .ok()
+    }
+}
+
+async fn page<'a>(
+    health: &Health,
+    lifecycle: &Lifecycle,
+    links: &'a Links,
+    viewer: Viewer,
+    policy: &Policy,
 ) -> Page<'a> {
     let report = if lifecycle.is_draining() {
         Report {
@@ -84,6 +147,8 @@ async fn status<'a>(
         now: SystemTime::now(),
         booted_at: health.booted_at(),
         links,
+        details: viewer.details,
+        sign_in_helps: policy.sign_in_helps() && !viewer.details,
     }
 }
 
@@ -162,13 +227,23 @@ fn render(page: &Page) -> Markup {
                             }
                             tbody {
                                 @for (entry, history) in page.report.entries.iter().zip(&page.history) {
-                                    (row(entry, history, page.now))
+                                    (row(entry, history, page.now, page.details))
                                 }
                             }
                         }
                     }
                     @if page.report.entries.is_empty() {
                         p { "No check has run yet." }
+                    }
+                    @if !page.details {
+                        p.withheld {
+                            "Error details are withheld: they can name hosts, users and databases. "
+                            @if page.sign_in_helps {
+                                a href=(page.links.login) { "Sign in to see them" } "."
+                            } @else {
+                                "This service does not show them (health.details)."
+                            }
+                        }
                     }
                 }
                 footer {
@@ -199,7 +274,7 @@ fn lede(verdict: Verdict) -> &'static str {
     }
 }
 
-fn row(entry: &Entry, history: &History, now: SystemTime) -> Markup {
+fn row(entry: &Entry, history: &History, now: SystemTime, details: bool) -> Markup {
     let outcome = &entry.outcome;
     let (word, class, symbol) = status_look(outcome.status);
     let changed = history.changed_at.map(rfc3339);
@@ -215,7 +290,8 @@ fn row(entry: &Entry, history: &History, now: SystemTime) -> Markup {
             td class={ "state " (class) } data-label="State" {
                 div {
                     span.symbol aria-hidden="true" { (symbol) } " " (word)
-                    @if let Some(error) = &outcome.error { br; small.error { (error) } }
+                    @if let Some(reason) = outcome.reason { " · " span.reason { (reason.as_str()) } }
+                    @if let (Some(error), true) = (&outcome.error, details) { br; small.error { (error) } }
                 }
             }
             td.num data-label="Latency" { div { (format!("{:.2} ms", outcome.duration_ms)) } }
@@ -272,7 +348,7 @@ pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
     AdHoc::on_ignite("Status Page", move |rocket| async move {
         let rocket = rocket
             .manage(Links::under(&base))
-            .mount(base.as_str(), routes![status, stylesheet]);
+            .mount(base.as_str(), routes![status, login, stylesheet]);
         match standalone {
             true => rocket.mount("/", routes![index]),
             false => rocket,

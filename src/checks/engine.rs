@@ -196,6 +196,7 @@ impl Health {
         Entry {
             index,
             name: check.name.clone(),
+            component: check.check.component_type(),
             critical: check.critical,
             outcome,
         }

@@ -56,6 +56,12 @@ pub trait Check: Send + Sync + 'static {
     fn secrets(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Its `componentType` in `application/health+json`: `component` (the default),
+    /// `datastore` or `system`.
+    fn component_type(&self) -> &'static str {
+        "component"
+    }
 }
 
 /// Why a check failed, in one word of a closed set: a field machines can act on, shown to
@@ -308,6 +314,11 @@ impl Status {
     /// Every status, for metric series that start at zero.
     pub const ALL: [Status; 3] = [Status::Ok, Status::Error, Status::Timeout];
 
+    /// Whether the run passed.
+    pub fn is_ok(self) -> bool {
+        self == Status::Ok
+    }
+
     /// The lowercase word used in JSON and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -319,23 +330,19 @@ impl Status {
 }
 
 /// The result of one completed check run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Outcome {
     /// How it ended.
     pub status: Status,
     /// Time from start to end, in milliseconds (µs resolution).
     pub duration_ms: f64,
     /// Why it failed, when not `ok`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
     /// Short, sanitised text when not `ok`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The check used a connection of its own because its pool was fully busy.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub busy_pool: bool,
     /// Wall-clock time the run ended.
-    #[serde(skip)]
     pub finished_at: SystemTime,
 }
 
@@ -354,6 +361,16 @@ pub(crate) enum Verdict {
 }
 
 impl Verdict {
+    /// The word in JSON: `ready`, `degraded`, `unavailable` or `draining`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ready => "ready",
+            Verdict::Degraded => "degraded",
+            Verdict::Unavailable => "unavailable",
+            Verdict::Draining => "draining",
+        }
+    }
+
     /// Whether this verdict lets traffic in (readiness 200).
     pub fn is_serving(self) -> bool {
         matches!(self, Verdict::Ready | Verdict::Degraded)
@@ -381,6 +398,8 @@ pub(crate) struct Entry {
     pub index: usize,
     /// The check's name.
     pub name: Arc<str>,
+    /// Its `componentType` for health+json.
+    pub component: &'static str,
     /// Whether its failure makes the service unavailable.
     pub critical: bool,
     /// The result: a fresh run, a shared in-flight run, or a cached one.
@@ -406,21 +425,34 @@ impl Report {
     }
 }
 
-/// Serialises entries as the JSON map `{"<name>": {"status", "duration_ms", ...}}`.
+/// Serialises entries as the JSON map `{"<name>": {"status", "duration_ms", ...}}`; the
+/// `error` texts only when the flag (details shown) is set.
 #[derive(Debug)]
-pub(crate) struct CheckMap<'a>(pub &'a [Entry]);
+pub(crate) struct CheckMap<'a>(pub &'a [Entry], pub bool);
 
 impl Serialize for CheckMap<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Json<'a> {
-            #[serde(flatten)]
-            outcome: &'a Outcome,
+            status: Status,
+            duration_ms: f64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<Reason>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a str>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            busy_pool: bool,
             critical: bool,
         }
+        let details = self.1;
         serializer.collect_map(self.0.iter().map(|e| {
+            let o = &e.outcome;
             let json = Json {
-                outcome: &e.outcome,
+                status: o.status,
+                duration_ms: o.duration_ms,
+                reason: o.reason,
+                error: o.error.as_deref().filter(|_| details),
+                busy_pool: o.busy_pool,
                 critical: e.critical,
             };
             (&*e.name, json)
@@ -434,7 +466,7 @@ impl Serialize for Report {
         let mut map = serializer.serialize_map(Some(if draining { 1 } else { 2 }))?;
         map.serialize_entry("status", &self.verdict)?;
         if !draining {
-            map.serialize_entry("checks", &CheckMap(&self.entries))?;
+            map.serialize_entry("checks", &CheckMap(&self.entries, true))?;
         }
         map.end()
     }
@@ -448,6 +480,7 @@ pub(crate) mod tests {
         Entry {
             index: 0,
             name: name.into(),
+            component: "component",
             critical,
             outcome: Arc::new(Outcome {
                 status,

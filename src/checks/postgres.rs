@@ -91,6 +91,10 @@ impl Check for PostgresCheck {
     fn secrets(&self) -> Vec<String> {
         self.secrets.clone()
     }
+
+    fn component_type(&self) -> &'static str {
+        "datastore"
+    }
 }
 
 /// One connection outside the pool; a host name that does not resolve is reason `dns`.

@@ -129,6 +129,10 @@ impl Check for RedisCheck {
     fn secrets(&self) -> Vec<String> {
         self.secrets.clone()
     }
+
+    fn component_type(&self) -> &'static str {
+        "datastore"
+    }
 }
 
 /// Why a PING did not pass.

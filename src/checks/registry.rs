@@ -14,7 +14,7 @@ use super::redis::{RedisCheck, RedisPool};
 use super::{http, is_valid_name, tcp, Check, Declarable};
 use crate::config::{CheckSettings, HealthSettings};
 use crate::pools::{Cache, Db};
-use crate::redact::url_secrets;
+use crate::redact::{password_is_public, url_secrets};
 
 /// The kinds a check can be declared as. A new kind is one file with its `DECLARABLE` and one
 /// line here (and a field in `CheckSettings` if it needs a key no kind has yet).
@@ -201,10 +201,18 @@ fn registered_check(name: &str, check: Arc<dyn Check>, settings: &HealthSettings
 }
 
 fn pool_url(rocket: &Rocket<Build>, table: &str) -> String {
-    rocket
+    let url = rocket
         .figment()
         .extract_inner::<String>(&format!("databases.{table}.url"))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if password_is_public(&url) {
+        log::warn!(
+            target: "vitals::config",
+            "databases.{table}.url: the password equals the user name or the database, so every \
+             error naming them will read \"***\"; give it a password of its own"
+        );
+    }
+    url
 }
 
 fn managed_postgres(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {

@@ -1,23 +1,62 @@
 //! The probe endpoints: `/health/live`, `/health/ready`, `/health/ready/<name>`,
 //! `/health/startup` and `/health`. Handlers name the checks to run; the engine runs them, each
-//! check holding its own pool handle and acquiring inside its deadline.
+//! check holding its own pool handle and acquiring inside its deadline. The answer takes the
+//! form the request asked for (`forms`) and shows details only to whom `access` allows.
 
-use rocket::http::{ContentType, Status};
-use rocket::request::Request;
-use rocket::response::{self, Responder};
+use rocket::http::ContentType;
 use rocket::serde::json::Json;
 use rocket::{get, routes, Route, State};
 use serde::Serialize;
 
-use crate::checks::{CheckMap, Health, Report};
+use super::forms::{Answer, Form, Probe};
+use crate::access::Viewer;
+use crate::checks::{Health, Report};
 use crate::error::Error;
 use crate::shutdown::Lifecycle;
 
-/// Liveness: the process answers. Never touches a dependency; a constant body, since this is
-/// the endpoint probed most often.
+/// What `serviceId` and `version` say, in managed state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Service {
+    pub id: &'static str,
+    pub version: &'static str,
+}
+
+fn answer(
+    probe: Probe,
+    report: Option<Report>,
+    viewer: Viewer,
+    form: Form,
+    service: &Service,
+) -> Answer {
+    Answer {
+        probe,
+        report,
+        excluded: Vec::new(),
+        viewer,
+        form,
+        service: (service.id, service.version),
+    }
+}
+
+/// Liveness: the process answers. Never touches a dependency; the default form is a constant
+/// body, since this is the endpoint probed most often.
 #[get("/health/live")]
-fn live() -> (ContentType, &'static str) {
-    (ContentType::JSON, r#"{"status":"ok"}"#)
+fn live(form: Form, viewer: Viewer, service: &State<Service>) -> Result<Constant, Answer> {
+    match form {
+        Form::Json => Ok(Constant),
+        form => Err(answer(Probe::Live, None, viewer, form, service)),
+    }
+}
+
+/// `{"status":"ok"}` with `Vary: Accept`, without building anything.
+struct Constant;
+
+impl<'r> rocket::response::Responder<'r, 'static> for Constant {
+    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        rocket::Response::build_from((ContentType::JSON, r#"{"status":"ok"}"#).respond_to(req)?)
+            .raw_header("Vary", "Accept")
+            .ok()
+    }
 }
 
 /// Readiness: every check not excluded, 200 when the critical ones pass, else 503.
@@ -26,7 +65,10 @@ async fn ready(
     exclude: Vec<String>,
     health: &State<Health>,
     lifecycle: &State<Lifecycle>,
-) -> Result<Report, Error> {
+    viewer: Viewer,
+    form: Form,
+    service: &State<Service>,
+) -> Result<Answer, Error> {
     let registry = health.registry();
     // Parsed here rather than by a guard: a catcher could not say which name was wrong.
     let excluded = exclude
@@ -37,13 +79,27 @@ async fn ready(
                 .ok_or_else(|| Error::UnknownExclude(name.clone(), registry.names()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if lifecycle.is_draining() {
-        return Ok(Report::draining());
-    }
-    let checks: Vec<usize> = (0..registry.checks.len())
-        .filter(|i| !excluded.contains(i))
+    let report = match lifecycle.is_draining() {
+        true => Report::draining(),
+        false => {
+            let checks: Vec<usize> = (0..registry.checks.len())
+                .filter(|i| !excluded.contains(i))
+                .collect();
+            health.evaluate(&checks).await
+        }
+    };
+    let mut answer = answer(Probe::Ready, Some(report), viewer, form, service);
+    let mut skipped = excluded;
+    skipped.sort_unstable();
+    skipped.dedup();
+    answer.excluded = skipped
+        .into_iter()
+        .map(|i| {
+            let c = &registry.checks[i];
+            (c.name.clone(), c.check.component_type())
+        })
         .collect();
-    Ok(health.evaluate(&checks).await)
+    Ok(answer)
 }
 
 /// Readiness of one named check.
@@ -52,33 +108,44 @@ async fn ready_one(
     name: &str,
     health: &State<Health>,
     lifecycle: &State<Lifecycle>,
-) -> Result<Report, Error> {
+    viewer: Viewer,
+    form: Form,
+    service: &State<Service>,
+) -> Result<Answer, Error> {
     let registry = health.registry();
     let check = registry
         .index_of(name)
         .ok_or_else(|| Error::UnknownCheck(name.to_owned(), registry.names()))?;
-    if lifecycle.is_draining() {
-        return Ok(Report::draining());
-    }
-    Ok(health.evaluate(&[check]).await)
+    let report = match lifecycle.is_draining() {
+        true => Report::draining(),
+        false => health.evaluate(&[check]).await,
+    };
+    Ok(answer(Probe::Ready, Some(report), viewer, form, service))
 }
 
-/// Startup: 503 until readiness has passed once, then 200 for the life of the process.
+/// Startup: 503 until a full readiness evaluation has passed once, then 200 for the life of
+/// the process.
 #[get("/health/startup")]
-async fn startup(health: &State<Health>) -> Startup {
-    if health.is_started() {
-        return Startup(None);
-    }
-    Startup(Some(health.evaluate_all().await))
+async fn startup(
+    health: &State<Health>,
+    viewer: Viewer,
+    form: Form,
+    service: &State<Service>,
+) -> Answer {
+    let report = match health.is_started() {
+        true => None,
+        false => Some(health.evaluate_all().await),
+    };
+    answer(Probe::Startup, report, viewer, form, service)
 }
 
 /// Service summary, kept for older clients.
 #[get("/health")]
-fn summary() -> Json<Summary> {
+fn summary(service: &State<Service>) -> Json<Summary> {
     Json(Summary {
         status: "ok",
-        service: env!("CARGO_PKG_NAME"),
-        version: env!("CARGO_PKG_VERSION"),
+        service: service.id,
+        version: service.version,
     })
 }
 
@@ -87,41 +154,6 @@ struct Summary {
     status: &'static str,
     service: &'static str,
     version: &'static str,
-}
-
-impl<'r> Responder<'r, 'static> for Report {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let status = if self.verdict.is_serving() {
-            Status::Ok
-        } else {
-            Status::ServiceUnavailable
-        };
-        (status, Json(self)).respond_to(req)
-    }
-}
-
-/// The startup answer: `None` when startup passed before, else the report just made.
-struct Startup(Option<Report>);
-
-impl<'r> Responder<'r, 'static> for Startup {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            status: &'static str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            checks: Option<CheckMap<'a>>,
-        }
-        let started = self.0.as_ref().is_none_or(|r| r.verdict.is_serving());
-        let (status, word) = match started {
-            true => (Status::Ok, "started"),
-            false => (Status::ServiceUnavailable, "starting"),
-        };
-        let body = Body {
-            status: word,
-            checks: self.0.as_ref().map(|r| CheckMap(&r.entries)),
-        };
-        (status, Json(body)).respond_to(req)
-    }
 }
 
 /// The routes of this module.

@@ -1,8 +1,12 @@
 //! The HTTP surface: which handlers are mounted where, and the catchers behind them.
 //!
-//! `health` holds the probe endpoints; the JSON catchers come from `error`.
+//! `health` holds the probe endpoints, `forms` the three forms of their answers; the JSON
+//! catchers come from `error`.
 
+mod forms;
 mod health;
+
+pub(crate) use health::Service;
 
 use rocket::fairing::AdHoc;
 

@@ -1,0 +1,216 @@
+//! Who sees details: the `health.details` policy, the token, and the [`Viewer`] guard that
+//! applies them to one request.
+//!
+//! Details are the free error texts, which can name hosts, ports, users and databases. Status,
+//! reason, duration and criticality are shown to everyone. With `authorized`, a request sees
+//! details when it presents the token as `Authorization: Bearer <token>` or as the password of
+//! HTTP Basic. The caller's address is never trusted: a sidecar or an ingress on the same host
+//! makes every request look local. A wrong or missing token changes only the details.
+
+use std::convert::Infallible;
+
+use rocket::request::{FromRequest, Outcome, Request};
+use serde::Deserialize;
+
+use crate::redact::Secret;
+
+/// `[<profile>.health] details`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Details {
+    /// Everyone sees details (the `debug` profile's default).
+    Always,
+    /// Only requests that present the token (the default).
+    #[default]
+    Authorized,
+    /// Nobody does.
+    Never,
+}
+
+/// The policy in force, in managed state.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    details: Details,
+    token: Option<Secret>,
+}
+
+impl Policy {
+    /// The policy for `details` with the token from `VITALS_TOKEN` (which wins) or `token`.
+    pub fn new(details: Details, token: Option<Secret>) -> Policy {
+        let from_env = std::env::var("VITALS_TOKEN").ok().map(Secret::new);
+        let token = from_env.or(token).filter(|t| !t.expose().is_empty());
+        if details == Details::Authorized && token.is_none() {
+            log::warn!(
+                target: "vitals::access",
+                "health.details = \"authorized\" but no token is set (health.token or \
+                 VITALS_TOKEN): nobody sees details"
+            );
+        }
+        Policy { details, token }
+    }
+
+    /// Whether the request with `authorization` (its `Authorization` header) sees details;
+    /// `Err` when it presented a token that is not the right one.
+    fn allows(&self, authorization: Option<&str>) -> Result<bool, ()> {
+        match self.details {
+            Details::Always => Ok(true),
+            Details::Never => Ok(false),
+            Details::Authorized => {
+                let Some(presented) = authorization.and_then(presented_token) else {
+                    return Ok(false);
+                };
+                match &self.token {
+                    Some(token) if same(presented.as_bytes(), token.expose().as_bytes()) => {
+                        Ok(true)
+                    }
+                    _ => Err(()),
+                }
+            }
+        }
+    }
+
+    /// Whether signing in can show more: the policy is `authorized` and a token exists.
+    pub fn sign_in_helps(&self) -> bool {
+        self.details == Details::Authorized && self.token.is_some()
+    }
+}
+
+/// What one request may see.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Viewer {
+    /// Whether error texts are shown to it.
+    pub details: bool,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Viewer {
+    type Error = Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Infallible> {
+        let Some(policy) = req.rocket().state::<Policy>() else {
+            return Outcome::Success(Viewer { details: false });
+        };
+        let authorization = req.headers().get_one("Authorization");
+        let details = policy.allows(authorization).unwrap_or_else(|()| {
+            // Never the value: a near miss would tell an attacker how near.
+            log::warn!(
+                target: "vitals::access",
+                "{} {}: wrong token presented; details withheld",
+                req.method(),
+                req.uri().path()
+            );
+            false
+        });
+        Outcome::Success(Viewer { details })
+    }
+}
+
+/// The token in `Bearer <token>`, or the password in `Basic base64(user:password)`.
+fn presented_token(authorization: &str) -> Option<String> {
+    let (scheme, value) = authorization.trim().split_once(' ')?;
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(value.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = String::from_utf8(base64_decode(value)?).ok()?;
+        let (_user, password) = decoded.split_once(':')?;
+        return Some(password.to_owned());
+    }
+    None
+}
+
+/// Compares in time that depends only on the lengths, not on where the texts differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+/// Standard base64 (padding optional); `None` on any other character.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(details: Details, token: &str) -> Policy {
+        Policy {
+            details,
+            token: Some(Secret::new(token.into())),
+        }
+    }
+
+    #[test]
+    fn bearer_and_basic_present_the_token() {
+        let p = policy(Details::Authorized, "s3cret");
+        assert_eq!(p.allows(Some("Bearer s3cret")), Ok(true));
+        assert_eq!(p.allows(Some("bearer  s3cret ")), Ok(true));
+        // "anyone:s3cret"
+        assert_eq!(p.allows(Some("Basic YW55b25lOnMzY3JldA==")), Ok(true));
+        assert_eq!(p.allows(None), Ok(false));
+        assert_eq!(p.allows(Some("Bearer nope")), Err(()));
+        assert_eq!(p.allows(Some("Basic !!!")), Ok(false));
+    }
+
+    #[test]
+    fn always_and_never_ignore_the_token() {
+        assert_eq!(policy(Details::Always, "t").allows(None), Ok(true));
+        assert_eq!(
+            policy(Details::Never, "t").allows(Some("Bearer t")),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn without_a_token_nobody_is_authorized() {
+        let p = Policy {
+            details: Details::Authorized,
+            token: None,
+        };
+        assert_eq!(p.allows(Some("Bearer guess")), Err(()));
+        assert!(!p.sign_in_helps());
+    }
+
+    #[test]
+    fn comparison_needs_every_byte() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+        assert!(!same(b"", b"a"));
+    }
+
+    #[test]
+    fn base64_round_trips_what_browsers_send() {
+        assert_eq!(base64_decode("dXNlcjpwQHNz").unwrap(), b"user:p@ss");
+        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
+        assert!(base64_decode("a b").is_none());
+    }
+}

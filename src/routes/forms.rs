@@ -1,0 +1,310 @@
+//! Three forms of one probe answer, chosen per request: vitals' own JSON (the default), the
+//! IETF `application/health+json` draft, and the Kubernetes API server's `?verbose` text.
+//! The HTTP status is the same in every form; every answer carries `Vary: Accept`. An
+//! `Accept` that names none of them gets the default JSON, never a 406: a probe must never
+//! fail over a header.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::request::{self, FromRequest, Request};
+use rocket::response::{self, Responder};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::access::Viewer;
+use crate::checks::{CheckMap, Entry, Report, Verdict};
+use crate::logging::rfc3339;
+
+/// The form an answer takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// `application/json`: vitals' own shape.
+    Json,
+    /// `application/health+json` (draft-inadarei-api-health-check-06).
+    HealthJson,
+    /// `text/plain`: one `[+]`/`[-]` line per check, then a verdict line.
+    Text,
+}
+
+impl Form {
+    /// The form for `?verbose` (any value) and an `Accept` header.
+    pub fn negotiate(verbose: bool, accept: Option<&str>) -> Form {
+        if verbose {
+            return Form::Text;
+        }
+        let Some(accept) = accept else {
+            return Form::Json;
+        };
+        // Best quality per form; ties go to the more specific form, and text/plain must be
+        // preferred over JSON outright.
+        let (mut health, mut json, mut text) = (0.0f32, 0.0f32, 0.0f32);
+        for item in accept.split(',') {
+            let mut parts = item.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .filter(|q| q.is_finite())
+                .map_or(1.0, |q| q.clamp(0.0, 1.0));
+            match media.as_str() {
+                "application/health+json" => health = health.max(q),
+                "application/json" | "application/*" | "*/*" => json = json.max(q),
+                "text/plain" | "text/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if health > 0.0 && health >= json && health >= text {
+            Form::HealthJson
+        } else if text > json {
+            Form::Text
+        } else {
+            Form::Json
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Form {
+    type Error = Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Infallible> {
+        let verbose = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.segments().any(|(key, _)| key == "verbose"));
+        let accept = req.headers().get_one("Accept");
+        request::Outcome::Success(Form::negotiate(verbose, accept))
+    }
+}
+
+/// Which probe answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    Live,
+    Ready,
+    Startup,
+}
+
+/// One probe answer before it takes a form.
+pub(crate) struct Answer {
+    /// Which probe.
+    pub probe: Probe,
+    /// The checks run for it; `None` for liveness and for a startup passed before.
+    pub report: Option<Report>,
+    /// Names (and component types) of the checks `?exclude=` skipped.
+    pub excluded: Vec<(Arc<str>, &'static str)>,
+    /// Whether error texts are shown.
+    pub viewer: Viewer,
+    /// The form asked for.
+    pub form: Form,
+    /// `serviceId` and `version` for health+json.
+    pub service: (&'static str, &'static str),
+}
+
+impl Answer {
+    fn status(&self) -> Status {
+        let serving = self.report.as_ref().is_none_or(|r| r.verdict.is_serving());
+        match serving {
+            true => Status::Ok,
+            false => Status::ServiceUnavailable,
+        }
+    }
+
+    /// The status word of vitals' own JSON.
+    fn word(&self) -> &'static str {
+        match (self.probe, &self.report) {
+            (Probe::Live, _) => "ok",
+            (Probe::Startup, None) => "started",
+            (Probe::Startup, Some(r)) if r.verdict.is_serving() => "started",
+            (Probe::Startup, Some(_)) => "starting",
+            (Probe::Ready, Some(r)) => r.verdict.as_str(),
+            (Probe::Ready, None) => "ready",
+        }
+    }
+
+    fn draining(&self) -> bool {
+        self.report
+            .as_ref()
+            .is_some_and(|r| r.verdict == Verdict::Draining)
+    }
+
+    fn entries(&self) -> &[Entry] {
+        self.report.as_ref().map_or(&[], |r| &r.entries)
+    }
+
+    fn json(&self) -> String {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            status: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            checks: Option<CheckMap<'a>>,
+        }
+        let checks = match (&self.report, self.draining()) {
+            (Some(report), false) => Some(CheckMap(&report.entries, self.viewer.details)),
+            _ => None,
+        };
+        let body = Body {
+            status: self.word(),
+            checks,
+        };
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+
+    fn health_json(&self) -> String {
+        let status = match (&self.report, self.status()) {
+            (Some(r), _) if r.verdict == Verdict::Degraded => "warn",
+            (_, Status::Ok) => "pass",
+            _ => "fail",
+        };
+        let mut body = Map::new();
+        body.insert("status".into(), status.into());
+        body.insert("version".into(), self.service.1.into());
+        body.insert("serviceId".into(), self.service.0.into());
+        if self.draining() {
+            body.insert("notes".into(), json!(["draining"]));
+        }
+        let mut checks = Map::new();
+        for entry in self.entries() {
+            let o = &entry.outcome;
+            let status = match (o.status.is_ok(), entry.critical) {
+                (true, _) => "pass",
+                (false, false) => "warn",
+                (false, true) => "fail",
+            };
+            let mut component = json!({
+                "componentType": entry.component,
+                "observedValue": o.duration_ms,
+                "observedUnit": "ms",
+                "status": status,
+                "time": rfc3339(o.finished_at),
+            });
+            if let Some(reason) = o.reason {
+                component["reason"] = reason.as_str().into();
+            }
+            if let (Some(error), true) = (&o.error, self.viewer.details) {
+                component["output"] = error.as_str().into();
+            }
+            checks.insert(format!("{}:responseTime", entry.name), json!([component]));
+        }
+        for (name, component) in &self.excluded {
+            let excluded =
+                json!([{"componentType": component, "status": "pass", "notes": ["excluded"]}]);
+            checks.insert(format!("{name}:responseTime"), excluded);
+        }
+        if !checks.is_empty() {
+            body.insert("checks".into(), Value::Object(checks));
+        }
+        Value::Object(body).to_string()
+    }
+
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let verdict_line = match self.probe {
+            Probe::Live => "livez check",
+            Probe::Ready => "readyz check",
+            Probe::Startup => "startup check",
+        };
+        if self.probe == Probe::Live {
+            out.push_str("[+]ping ok\n");
+        }
+        if self.draining() {
+            out.push_str("[-]shutdown failed: draining\n");
+        }
+        for entry in self.entries() {
+            let o = &entry.outcome;
+            match o.reason {
+                None => {
+                    let _ = writeln!(out, "[+]{} ok", entry.name);
+                }
+                Some(reason) => {
+                    let _ = write!(out, "[-]{} failed: {reason}", entry.name);
+                    if let (Some(error), true) = (&o.error, self.viewer.details) {
+                        let _ = write!(out, ": {error}");
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+        for (name, _) in &self.excluded {
+            let _ = writeln!(out, "[+]{name} excluded: ok");
+        }
+        let passed = match self.status() {
+            Status::Ok => "passed",
+            _ => "failed",
+        };
+        let _ = writeln!(out, "{verdict_line} {passed}");
+        out
+    }
+}
+
+impl<'r> Responder<'r, 'static> for Answer {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let status = self.status();
+        let (content_type, body) = match self.form {
+            Form::Json => (ContentType::JSON, self.json()),
+            Form::HealthJson => (
+                ContentType::new("application", "health+json"),
+                self.health_json(),
+            ),
+            Form::Text => (ContentType::Plain, self.text()),
+        };
+        response::Response::build_from((status, (content_type, body)).respond_to(req)?)
+            .header(Header::new("Vary", "Accept"))
+            .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_accept_and_unknown_types_get_json() {
+        for accept in [
+            None,
+            Some("*/*"),
+            Some("application/json"),
+            Some("text/html"),
+            Some("garbage;;q=x,,"),
+            Some("application/xml;q=0.9, */*;q=0.8"),
+        ] {
+            assert_eq!(Form::negotiate(false, accept), Form::Json, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn health_json_is_chosen_when_asked_for() {
+        assert_eq!(
+            Form::negotiate(false, Some("application/health+json")),
+            Form::HealthJson
+        );
+        assert_eq!(
+            Form::negotiate(false, Some("application/health+json, application/json")),
+            Form::HealthJson
+        );
+        assert_eq!(
+            Form::negotiate(
+                false,
+                Some("application/health+json;q=0.5, application/json")
+            ),
+            Form::Json
+        );
+    }
+
+    #[test]
+    fn text_needs_verbose_or_a_clear_preference() {
+        assert_eq!(Form::negotiate(true, Some("application/json")), Form::Text);
+        assert_eq!(Form::negotiate(false, Some("text/plain")), Form::Text);
+        assert_eq!(
+            Form::negotiate(false, Some("text/plain, application/json")),
+            Form::Json
+        );
+        assert_eq!(
+            Form::negotiate(false, Some("text/plain, application/json;q=0.5")),
+            Form::Text
+        );
+    }
+}
