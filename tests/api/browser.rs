@@ -150,3 +150,49 @@ async fn a_browser_shows_a_failing_dependency_in_words_with_its_error() {
         "{dom}"
     );
 }
+
+#[tokio::test]
+async fn a_browser_sees_details_withheld_until_it_signs_in() {
+    let Some(chromium) = chromium() else {
+        return skip();
+    };
+    let token = "Br0wser-t0ken";
+    let server = Server::start(&[
+        (
+            "DATABASE_URL",
+            format!(
+                "postgres://postgres@127.0.0.1:{}/postgres",
+                closed_port().await
+            ),
+        ),
+        (
+            "ROCKET_HEALTH",
+            format!("{{details=\"authorized\",token=\"{token}\"}}"),
+        ),
+    ])
+    .await;
+    let page = format!("http://127.0.0.1:{}/status", server.port);
+    let (dom, _) = run_chromium(&chromium, &["--dump-dom"], &page).await;
+    assert!(dom.contains("refused"), "the reason is shown: {dom}");
+    assert!(!dom.contains("Connection refused"), "details leak: {dom}");
+    assert!(dom.contains("Sign in to see them"), "{dom}");
+
+    // The login path challenges (401, WWW-Authenticate: Basic); a headless browser has
+    // nobody to ask for credentials, so it shows nothing of the page behind it.
+    let login = format!("{page}/login");
+    let (dom, _) = run_chromium(&chromium, &["--dump-dom"], &login).await;
+    assert!(
+        !dom.contains("Connection refused"),
+        "details without credentials: {dom}"
+    );
+    let (status, _) = server.get("/status/login").await.expect("an answer");
+    assert_eq!(status, 401);
+
+    // With credentials (any user, the token as password) the details show.
+    let signed_in = format!("http://ops:{token}@127.0.0.1:{}/status/login", server.port);
+    let (dom, _) = run_chromium(&chromium, &["--dump-dom"], &signed_in).await;
+    assert!(
+        dom.contains("Connection refused"),
+        "no details after signing in: {dom}"
+    );
+}

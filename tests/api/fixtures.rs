@@ -285,16 +285,31 @@ impl RedisServer {
 
     /// A private `redis-server` on `port`.
     pub async fn start_on(port: u16) -> RedisServer {
+        Self::spawn(port, &[]).await
+    }
+
+    /// A private `redis-server` with extra arguments (`--requirepass X`).
+    pub async fn start_with(args: &[&str]) -> RedisServer {
+        Self::spawn(closed_port().await, args).await
+    }
+
+    async fn spawn(port: u16, args: &[&str]) -> RedisServer {
         let child = tokio::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(args)
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server is installed");
         let server = RedisServer { port, child };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while server.command(&["PING"]).await.as_deref() != Some("+PONG") {
+        // With a password, PING answers -NOAUTH: still an answer.
+        while !server
+            .command(&["PING"])
+            .await
+            .is_some_and(|a| a == "+PONG" || a.starts_with("-NOAUTH"))
+        {
             assert!(
                 Instant::now() < deadline,
                 "private redis-server did not answer"
@@ -489,4 +504,123 @@ impl FullBacklog {
             _queued: queued,
         }
     }
+}
+
+/// A private Postgres cluster on a spare port, made with `initdb` as user `postgres`, for
+/// faults the shared server must never see (a full connection table, a shutdown). Stopped
+/// and removed on drop.
+pub struct PgCluster {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+}
+
+impl PgCluster {
+    /// A running cluster with `settings` (`-c name=value` pairs) on top of trust auth.
+    pub async fn start(settings: &[(&str, &str)]) -> PgCluster {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Postgres server binaries under /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|p| p.join("initdb").is_file())
+            .expect("an initdb");
+        let port = closed_port().await;
+        let dir = std::env::temp_dir().join(format!("vitals-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        run_as_postgres(
+            &["chown", "-R", "postgres", &dir.display().to_string()],
+            true,
+        );
+        let data = dir.join("data").display().to_string();
+        let initdb = bin.join("initdb").display().to_string();
+        run_as_postgres(
+            &[
+                &initdb,
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+            false,
+        );
+        let mut options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.display()
+        );
+        for (name, value) in settings {
+            options.push_str(&format!(" -c {name}={value}"));
+        }
+        let cluster = PgCluster { port, dir, bin };
+        cluster.pg_ctl(&["start", "-w", "-o", &options]);
+        cluster
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Runs `pg_ctl` on this cluster with `args`.
+    pub fn pg_ctl(&self, args: &[&str]) {
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        let data = self.dir.join("data").display().to_string();
+        let log = self.dir.join("log").display().to_string();
+        let mut all = vec![pg_ctl.as_str(), "-D", &data, "-l", &log];
+        all.extend_from_slice(args);
+        run_as_postgres(&all, false);
+    }
+
+    /// `pg_ctl` in the background (for a stop that waits on open sessions).
+    pub fn pg_ctl_background(&self, args: &[&str]) -> std::process::Child {
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        let data = self.dir.join("data").display().to_string();
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", &pg_ctl, "-D", &data])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("runuser runs")
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        let data = self.dir.join("data").display().to_string();
+        let _ = std::process::Command::new("runuser")
+            .args([
+                "-u",
+                "postgres",
+                "--",
+                &pg_ctl,
+                "-D",
+                &data,
+                "stop",
+                "-m",
+                "immediate",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `args` as user `postgres` (or as this user, for `as_self`), panicking on failure.
+fn run_as_postgres(args: &[&str], as_self: bool) {
+    let status = match as_self {
+        true => std::process::Command::new(args[0])
+            .args(&args[1..])
+            .status(),
+        false => std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status(),
+    };
+    assert!(status.is_ok_and(|s| s.success()), "{args:?} failed");
 }
