@@ -272,3 +272,35 @@ fn no_unauthorised_answer_names_a_host_port_user_or_database() {
         panic!("{e}");
     }
 }
+
+#[rocket::async_test]
+async fn each_form_shows_details_exactly_to_the_token() {
+    let app = guarded_app(closed_port().await).await;
+    let callers = [
+        ("nobody", None, false),
+        ("bearer", Some(format!("Bearer {TOKEN}")), true),
+        ("wrong bearer", Some("Bearer not-it".to_owned()), false),
+        ("basic", Some(basic("whoever", TOKEN)), true),
+        ("wrong basic", Some(basic("whoever", "not-it")), false),
+    ];
+    let forms = [
+        ("application/json", "/health/ready", r#""error":"#),
+        ("application/health+json", "/health/ready", r#""output":"#),
+        ("text/plain", "/health/ready?verbose", "refused: redis"),
+    ];
+    for (caller, authorization, sees) in &callers {
+        for (accept, uri, detail) in forms {
+            let mut headers = vec![("Accept", accept.to_owned())];
+            if let Some(value) = authorization {
+                headers.push(("Authorization", value.clone()));
+            }
+            let (status, text) = body(&app, uri, &headers).await;
+            assert_eq!(status, Status::ServiceUnavailable, "{caller} {accept}");
+            assert!(
+                text.contains("refused"),
+                "{caller} {accept}: no reason in {text}"
+            );
+            assert_eq!(text.contains(detail), *sees, "{caller} {accept}: {text}");
+        }
+    }
+}
