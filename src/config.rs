@@ -282,7 +282,7 @@ mod tests {
             assert_eq!(redis, "redis://cache:6380/1");
             // The rest of the pool table still comes from the file.
             let max: u32 = f.extract_inner("databases.postgres.max_connections")?;
-            assert_eq!(max, 4);
+            assert_eq!(max, 1);
             Ok(())
         });
     }

@@ -163,13 +163,19 @@ impl Vitals {
     /// Registers `SELECT 1` on the app's own sqlx pool as the check `name`. When the app's
     /// traffic holds every connection, the check uses one of its own instead of waiting.
     pub fn postgres(self, name: impl Into<String>, pool: sqlx::PgPool) -> Vitals {
-        self.check(name, checks::postgres::PostgresCheck::new(pool, Vec::new()))
+        self.check(
+            name,
+            checks::postgres::PostgresCheck::new(pool, Vec::new()).shared(),
+        )
     }
 
     /// Registers `PING` on the app's own deadpool-redis pool as the check `name`.
     pub fn redis(self, name: impl Into<String>, pool: deadpool_redis::Pool) -> Vitals {
         let pool = checks::redis::RedisPool::Host(pool);
-        self.check(name, checks::redis::RedisCheck::new(pool, Vec::new()))
+        self.check(
+            name,
+            checks::redis::RedisCheck::new(pool, Vec::new()).shared(),
+        )
     }
 
     /// Names the service in `/health` and health+json (`serviceId`, `version`); default

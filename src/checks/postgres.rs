@@ -15,12 +15,25 @@ use super::{with_one_retry, Attempt, Check, Failure, Reason, Run};
 pub(crate) struct PostgresCheck {
     pool: PgPool,
     secrets: Vec<String>,
+    shared: bool,
 }
 
 impl PostgresCheck {
     /// A check on `pool`; `secrets` are texts (the URL's password) it must hide.
     pub fn new(pool: PgPool, secrets: Vec<String>) -> PostgresCheck {
-        PostgresCheck { pool, secrets }
+        PostgresCheck {
+            pool,
+            secrets,
+            shared: false,
+        }
+    }
+
+    /// The pool is shared with a host app's own work: when all of it is busy, test the
+    /// server on a connection of the check's own instead of waiting in the queue. (vitals'
+    /// own pools need not: their only user is the check, one run at a time.)
+    pub fn shared(mut self) -> PostgresCheck {
+        self.shared = true;
+        self
     }
 
     /// Every connection is checked out and the pool may open no more: waiting for one would
@@ -81,7 +94,7 @@ impl PostgresCheck {
 #[rocket::async_trait]
 impl Check for PostgresCheck {
     async fn run(&self, run: &Run) -> Result<(), Failure> {
-        if self.pool_is_busy() {
+        if self.shared && self.pool_is_busy() {
             run.checked_beside_busy_pool();
             return self.on_own_connection(run.deadline()).await;
         }

@@ -75,12 +75,25 @@ impl RedisPool {
 pub(crate) struct RedisCheck {
     pool: RedisPool,
     secrets: Vec<String>,
+    shared: bool,
 }
 
 impl RedisCheck {
     /// A check on `pool`; `secrets` are texts (the URL's password) it must hide.
     pub fn new(pool: RedisPool, secrets: Vec<String>) -> RedisCheck {
-        RedisCheck { pool, secrets }
+        RedisCheck {
+            pool,
+            secrets,
+            shared: false,
+        }
+    }
+
+    /// The pool is shared with a host app's own work: when all of it is busy, test the
+    /// server on a connection of the check's own instead of waiting in the queue. (vitals'
+    /// own pools need not: their only user is the check, one run at a time.)
+    pub fn shared(mut self) -> RedisCheck {
+        self.shared = true;
+        self
     }
 
     async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt> {
@@ -119,7 +132,7 @@ impl RedisCheck {
 #[rocket::async_trait]
 impl Check for RedisCheck {
     async fn run(&self, run: &Run) -> Result<(), Failure> {
-        if self.pool.is_busy() {
+        if self.shared && self.pool.is_busy() {
             run.checked_beside_busy_pool();
             return self.on_own_connection(run.deadline()).await;
         }

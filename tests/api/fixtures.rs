@@ -513,6 +513,7 @@ pub struct PgCluster {
     pub port: u16,
     dir: std::path::PathBuf,
     bin: std::path::PathBuf,
+    options: String,
 }
 
 impl PgCluster {
@@ -552,8 +553,13 @@ impl PgCluster {
         for (name, value) in settings {
             options.push_str(&format!(" -c {name}={value}"));
         }
-        let cluster = PgCluster { port, dir, bin };
-        cluster.pg_ctl(&["start", "-w", "-o", &options]);
+        let cluster = PgCluster {
+            port,
+            dir,
+            bin,
+            options,
+        };
+        cluster.pg_ctl(&["start", "-w", "-o", &cluster.options]);
         cluster
     }
 
@@ -570,6 +576,25 @@ impl PgCluster {
         let mut all = vec![pg_ctl.as_str(), "-D", &data, "-l", &log];
         all.extend_from_slice(args);
         run_as_postgres(&all, false);
+    }
+
+    /// Makes the (stopped) cluster a standby of a primary that does not exist: it then stays
+    /// in recovery when started.
+    pub fn make_standby(&self) {
+        let signal = self
+            .dir
+            .join("data")
+            .join("standby.signal")
+            .display()
+            .to_string();
+        run_as_postgres(&["touch", &signal], false);
+    }
+
+    /// Starts the stopped cluster again with `extra` settings, without waiting for it.
+    pub fn start_again(&self, extra: &str) -> std::process::Child {
+        let log = self.dir.join("log").display().to_string();
+        let options = format!("{} {extra}", self.options);
+        self.pg_ctl_background(&["start", "-l", &log, "-o", &options])
     }
 
     /// `pg_ctl` in the background (for a stop that waits on open sessions).

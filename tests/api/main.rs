@@ -11,6 +11,7 @@ mod faults;
 mod fixtures;
 mod forms;
 mod helpers;
+mod holding;
 mod live;
 mod metrics;
 mod odd_requests;
