@@ -28,7 +28,7 @@ pub(crate) enum Details {
 }
 
 /// The policy in force, in managed state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Policy {
     details: Details,
     token: Option<Secret>,

@@ -57,6 +57,9 @@ pub(crate) struct HealthSettings {
     pub cache_ms: u64,
     /// How long readiness answers `draining` before shutdown, in ms. Default 0.
     pub drain_ms: u64,
+    /// A port of their own for the health endpoints, served by a thread and runtime of their
+    /// own; unset (the default), they are served on Rocket's port only.
+    pub port: Option<u16>,
     /// Who sees the error texts: `always`, `authorized` (default) or `never`.
     pub details: Details,
     /// The token that shows details under `authorized`; `VITALS_TOKEN` wins. Default none.
@@ -92,6 +95,7 @@ impl Default for HealthSettings {
             timeout_ms: 1000,
             cache_ms: 0,
             drain_ms: 0,
+            port: None,
             details: Details::default(),
             token: None,
             checks: BTreeMap::new(),

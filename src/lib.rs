@@ -35,6 +35,7 @@
 //! - `fairings`: request logging, `Cache-Control`.
 //! - `metrics`: Prometheus registry, its recorder and `/metrics`.
 //! - `shutdown`: the lifecycle (serving, draining) and the signal task.
+//! - `listener`: the health endpoints' own port, thread and runtime (`health.port`).
 //! - [`logging`]: text or JSON log lines; [`healthcheck`]: the `vitals healthcheck` client.
 
 mod access;
@@ -43,6 +44,7 @@ mod config;
 mod error;
 mod fairings;
 pub mod healthcheck;
+mod listener;
 pub mod logging;
 mod metrics;
 mod pools;
@@ -232,7 +234,9 @@ impl Fairing for Vitals {
             self.uses(|s| matches!(s, Source::ManagedPostgres), &settings),
             self.uses(|s| matches!(s, Source::ManagedRedis), &settings),
         );
+        listener::raise_open_files();
         let registered = self.checks.clone();
+        let health_port = settings.health.port;
         let policy = access::Policy::new(settings.health.details, settings.health.token.clone());
         let rocket = rocket
             .manage(policy)
@@ -247,6 +251,10 @@ impl Fairing for Vitals {
             .attach(routes::stage(&self.base, self.standalone))
             .attach(status_page::stage(&self.base, self.standalone))
             .attach(shutdown::stage());
+        let rocket = match health_port {
+            Some(port) => rocket.attach(listener::stage(port, self.base.clone())),
+            None => rocket,
+        };
         Ok(match self.drain_on_signal {
             true => rocket.attach(shutdown::signals()),
             false => rocket,

@@ -216,6 +216,11 @@ impl Fairing for Recorder {
     }
 }
 
+/// `/metrics`.
+pub(crate) fn metrics_routes() -> Vec<rocket::Route> {
+    routes![metrics]
+}
+
 /// Attaches the [`Recorder`] and mounts `/metrics` at `base`; [`Metrics`] itself is managed
 /// with the engine, whose runs feed it.
 pub(crate) fn stage(base: &str) -> AdHoc {

@@ -33,8 +33,8 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
 const CSS: &str = include_str!("../static/status.css");
 
 /// Where the page's links point, under the mount base.
-#[derive(Debug)]
-struct Links {
+#[derive(Debug, Clone)]
+pub(crate) struct Links {
     css: String,
     ready: String,
     metrics: String,
@@ -341,6 +341,11 @@ fn age(now: SystemTime, then: SystemTime) -> String {
     }
 }
 
+/// `/status`, `/status/login` and the stylesheet (not `/`).
+pub(crate) fn page_routes() -> Vec<rocket::Route> {
+    routes![status, login, stylesheet]
+}
+
 /// Mounts `/status` and its stylesheet at `base`, and for the standalone service `/`, which
 /// sends people to the page.
 pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
@@ -348,7 +353,7 @@ pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
     AdHoc::on_ignite("Status Page", move |rocket| async move {
         let rocket = rocket
             .manage(Links::under(&base))
-            .mount(base.as_str(), routes![status, login, stylesheet]);
+            .mount(base.as_str(), page_routes());
         match standalone {
             true => rocket.mount("/", routes![index]),
             false => rocket,

@@ -33,13 +33,15 @@ type Shared_ = Shared<BoxFuture<'static, Arc<Outcome>>>;
 pub(crate) type Recorder = Arc<dyn Fn(&str, &Outcome) + Send + Sync>;
 
 /// The readiness engine, in managed state. Runs checks on request; nothing runs on a timer.
+/// Clones share everything (the health listener's Rocket manages a clone).
+#[derive(Clone)]
 pub(crate) struct Health {
-    registry: Registry,
-    slots: Vec<Arc<Slot>>,
+    registry: Arc<Registry>,
+    slots: Arc<[Arc<Slot>]>,
     cache_for: Duration,
     sanitiser: Sanitiser,
     recorder: Recorder,
-    started: AtomicBool,
+    started: Arc<AtomicBool>,
     booted_at: SystemTime,
 }
 
@@ -117,10 +119,10 @@ impl Health {
         Health {
             sanitiser: Sanitiser::new(registry.secrets()),
             slots: registry.checks.iter().map(|_| Arc::default()).collect(),
-            registry,
+            registry: Arc::new(registry),
             cache_for: Duration::from_millis(cache_ms),
             recorder,
-            started: AtomicBool::new(false),
+            started: Arc::new(AtomicBool::new(false)),
             booted_at: SystemTime::now(),
         }
     }

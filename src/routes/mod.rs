@@ -10,6 +10,11 @@ pub(crate) use health::Service;
 
 use rocket::fairing::AdHoc;
 
+/// The probe routes, for the health listener's own Rocket.
+pub(crate) fn probe_routes() -> Vec<rocket::Route> {
+    health::routes()
+}
+
 /// Mounts the health routes at `base`, with JSON catchers there (at `/` only for the
 /// standalone service: a host app keeps its own).
 pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {

@@ -12,6 +12,7 @@ mod fixtures;
 mod forms;
 mod helpers;
 mod holding;
+mod listener;
 mod live;
 mod metrics;
 mod odd_requests;
