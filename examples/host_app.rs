@@ -8,6 +8,8 @@
 //!   pool busy with the app's work is not reported as a dead database.
 //! - `POST /jobs?<count>`: adds jobs to an in-memory backlog; the custom `backlog` check fails
 //!   above 100 waiting jobs.
+//! - `GET /work?<ms>`: keeps a worker thread busy for `ms` (at most 1000) of CPU, as a
+//!   CPU-bound handler would; the benchmark saturates it.
 //!
 //! vitals serves under `/ops`: `/ops/health/live`, `/ops/health/ready`, `/ops/status`, ...
 
@@ -67,6 +69,17 @@ async fn sleep(pool: &State<PgPool>, ms: u64) -> Result<&'static str, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A synchronous handler runs on one of Rocket's worker threads and holds it until done.
+#[get("/work?<ms>")]
+fn work(ms: u64) -> String {
+    let until = std::time::Instant::now() + Duration::from_millis(ms.min(1000));
+    let mut x = 0u64;
+    while std::time::Instant::now() < until {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    format!("{x:x}")
+}
+
 #[post("/jobs?<count>")]
 fn jobs(backlog: &State<Backlog>, count: usize) -> String {
     let waiting = backlog.0.fetch_add(count, Ordering::Relaxed) + count;
@@ -86,7 +99,7 @@ pub fn app(figment: Figment) -> Rocket<Build> {
         .expect("orders_url is a Postgres URL");
     let backlog = Backlog::default();
     rocket::custom(figment)
-        .mount("/", routes![hello, now, sleep, jobs])
+        .mount("/", routes![hello, now, sleep, jobs, work])
         .manage(pool.clone())
         .manage(backlog.clone())
         .attach(

@@ -136,6 +136,11 @@ async fn serve(
     socket: std::net::TcpListener,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // Checks run here too: a run started from the app's port then waits on this runtime,
+    // never the other way round.
+    if let Some(health) = rocket.state::<Health>() {
+        health.run_checks_on(tokio::runtime::Handle::current());
+    }
     let client = match Client::untracked(rocket).await {
         Ok(client) => Arc::new(client),
         Err(e) => {

@@ -10,10 +10,11 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use futures::future::{join_all, BoxFuture, FutureExt, Shared};
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use super::registry::{Registered, Registry};
@@ -43,6 +44,8 @@ pub(crate) struct Health {
     recorder: Recorder,
     started: Arc<AtomicBool>,
     booted_at: SystemTime,
+    /// Where runs are spawned, when not on the asking request's runtime.
+    runs_on: Arc<OnceLock<Handle>>,
 }
 
 impl std::fmt::Debug for Health {
@@ -124,7 +127,14 @@ impl Health {
             recorder,
             started: Arc::new(AtomicBool::new(false)),
             booted_at: SystemTime::now(),
+            runs_on: Arc::default(),
         }
+    }
+
+    /// Spawns every run from now on on `runtime` (the health listener's), so that neither a
+    /// run nor the connections it opens wait on a runtime the host app keeps busy.
+    pub fn run_checks_on(&self, runtime: Handle) {
+        let _ = self.runs_on.set(runtime);
     }
 
     /// The registered checks.
@@ -241,7 +251,7 @@ impl Health {
         // on a busy runtime a spawned task can wait its turn for milliseconds.
         let started = Instant::now();
         let deadline = started + timeout;
-        let task = tokio::spawn(async move {
+        let task = async move {
             let run = Run::new(deadline);
             // A panicking check is a failed run, not a slot stuck "in flight".
             let checked = AssertUnwindSafe(check.run(&run)).catch_unwind();
@@ -261,7 +271,11 @@ impl Health {
             log_run(&name, &outcome);
             recorder(&name, &outcome);
             outcome
-        });
+        };
+        let task = match self.runs_on.get() {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        };
         async move {
             task.await.unwrap_or_else(|e| {
                 // Only a runtime shutting down cancels the task; nobody reads this then.
