@@ -36,7 +36,8 @@
 //! - `metrics`: Prometheus registry, its recorder and `/metrics`.
 //! - `shutdown`: the lifecycle (serving, draining) and the signal task.
 //! - `listener`: the health endpoints' own port, thread and runtime (`health.port`).
-//! - [`logging`]: text or JSON log lines; [`healthcheck`]: the `vitals healthcheck` client.
+//! - [`logging`]: text or JSON log lines; [`healthcheck`]: the `vitals healthcheck` client;
+//!   [`probes`]: `vitals probes`, probe settings derived and an operator's manifests checked.
 
 mod access;
 mod checks;
@@ -48,6 +49,7 @@ mod listener;
 pub mod logging;
 mod metrics;
 mod pools;
+pub mod probes;
 mod redact;
 mod routes;
 mod shutdown;

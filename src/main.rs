@@ -1,9 +1,11 @@
 //! The `vitals` binary: `vitals` or `vitals serve` runs the server; `vitals healthcheck [URL]`
-//! probes one (see `vitals::healthcheck`).
+//! probes one (see `vitals::healthcheck`); `vitals probes [--check FILE...]` derives and checks
+//! probe settings (see `vitals::probes`).
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: vitals [serve]\n       vitals healthcheck [URL]";
+const USAGE: &str = "usage: vitals [serve]\n       vitals healthcheck [URL]\n       \
+                     vitals probes [--profile NAME] [--check FILE...]";
 
 #[rocket::main]
 async fn main() -> ExitCode {
@@ -17,6 +19,7 @@ async fn main() -> ExitCode {
             }
         },
         Some("healthcheck") => vitals::healthcheck::run(&args[1..]).await,
+        Some("probes") => vitals::probes::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

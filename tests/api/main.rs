@@ -16,6 +16,7 @@ mod listener;
 mod live;
 mod metrics;
 mod odd_requests;
+mod probes;
 mod process;
 mod ready;
 mod reasons;

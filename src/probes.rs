@@ -1,0 +1,760 @@
+//! `vitals probes`: probe settings derived from the service's own configuration, and a check
+//! of an operator's Kubernetes manifests and compose files against them.
+//!
+//! Health checks hurt production most through numbers that do not fit together: a readiness
+//! timeout shorter than the check deadline flaps, a liveness probe on the dependency checks
+//! restarts every pod in a database blip, a drain shorter than kubelet's notice sends traffic
+//! to a dying pod, a grace period kills the pod mid-drain. vitals knows its own deadlines, so
+//! it can print numbers that fit ([`recommend`]) and find the ones that do not ([`check`]).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use figment::Figment;
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::config::Settings;
+
+/// Time a probe needs beyond the longest check deadline: the engine's 20 ms backstop, the HTTP
+/// round trip and kubelet's own scheduling on a loaded node. The saturated-host benchmark
+/// measures readiness on the health port at p99 6 ms; 200 ms leaves room for a node far
+/// busier than that, and still fits the release deadline (800 ms) into kubelet's 1 s default.
+pub const MARGIN_MS: u64 = 200;
+
+/// How long `vitals healthcheck` waits for an answer; a compose timeout must leave it room.
+const CLIENT_BOUND_MS: u64 = crate::healthcheck::TIMEOUT.as_millis() as u64;
+
+/// Paths under the base that answer GET (`/health/ready/<name>` as `/health/ready/`).
+const PATHS: [&str; 7] = [
+    "/health/live",
+    "/health/ready",
+    "/health/startup",
+    "/health",
+    "/status",
+    "/status/login",
+    "/metrics",
+];
+
+/// What the configuration says probes must fit.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// The profile the numbers come from.
+    pub profile: String,
+    /// Longest deadline among the enabled checks, ms.
+    pub deadline_ms: u64,
+    /// Which check has it.
+    pub slowest: String,
+    /// Rocket's port.
+    pub port: u16,
+    /// `health.port`, when set: where probes should go.
+    pub health_port: Option<u16>,
+    /// `health.drain_ms`.
+    pub drain_ms: u64,
+    /// Rocket's `shutdown.grace` and `shutdown.mercy`, seconds.
+    pub grace_s: u64,
+    pub mercy_s: u64,
+}
+
+impl Budget {
+    /// The budget of the standalone service configured by `figment`.
+    pub fn from_figment(figment: &Figment) -> Result<Budget, String> {
+        let settings = Settings::from_figment(figment)?;
+        let health = &settings.health;
+        let builtins = ["database", "redis"]
+            .into_iter()
+            .filter(|n| health.is_enabled(n));
+        let declared = health
+            .checks
+            .iter()
+            .filter(|(_, c)| c.kind.is_some() && c.enabled)
+            .map(|(n, _)| n.as_str());
+        let (slowest, deadline_ms) = builtins
+            .chain(declared)
+            .map(|n| (n.to_owned(), health.timeout_ms(n)))
+            .max_by_key(|(_, ms)| *ms)
+            .unwrap_or_else(|| ("(none)".to_owned(), health.timeout_ms));
+        let rocket = rocket::Config::from(figment);
+        Ok(Budget {
+            profile: figment.profile().to_string(),
+            deadline_ms,
+            slowest,
+            port: rocket.port,
+            health_port: health.port,
+            drain_ms: health.drain_ms,
+            grace_s: u64::from(rocket.shutdown.grace),
+            mercy_s: u64::from(rocket.shutdown.mercy),
+        })
+    }
+
+    /// The port probes should use.
+    fn probe_port(&self) -> u16 {
+        self.health_port.unwrap_or(self.port)
+    }
+
+    /// Smallest probe timeout, whole seconds, above the deadline plus the margin.
+    fn timeout_s(&self) -> u64 {
+        (self.deadline_ms + MARGIN_MS).div_ceil(1000).max(1)
+    }
+
+    /// What the pod needs between SIGTERM and SIGKILL, seconds (before any preStop).
+    fn shutdown_s(&self) -> u64 {
+        self.drain_ms.div_ceil(1000) + self.grace_s + self.mercy_s
+    }
+
+    /// Readiness period and failure threshold whose product fits in the drain.
+    fn readiness_period(&self) -> (u64, u64) {
+        let failures = 2;
+        ((self.drain_ms / 1000 / failures).clamp(1, 10), failures)
+    }
+}
+
+/// The recommended settings, in three pieces to paste: a container's probes, the pod spec's
+/// grace period, and a compose service's healthcheck.
+#[derive(Debug, Clone)]
+pub struct Recommended {
+    /// `startupProbe`, `livenessProbe`, `readinessProbe`, at the container's indentation 0.
+    pub container: String,
+    /// `terminationGracePeriodSeconds`, for the pod spec.
+    pub pod: String,
+    /// `healthcheck` and `stop_grace_period`, for the compose service.
+    pub compose: String,
+}
+
+/// Probe settings that fit `budget`, each number commented with what it comes from.
+pub fn recommend(b: &Budget) -> Recommended {
+    let (port, timeout) = (b.probe_port(), b.timeout_s());
+    let (period, failures) = b.readiness_period();
+    let deadline = format!(
+        "longest check deadline {} ms ({})",
+        b.deadline_ms, b.slowest
+    );
+    let mut container = String::new();
+    let _ = writeln!(
+        container,
+        "startupProbe:\n  httpGet: {{path: /health/startup, port: {port}}}\n  \
+         timeoutSeconds: {timeout}  # startup runs the checks: > {deadline} + {MARGIN_MS} ms\n  \
+         periodSeconds: 2\n  \
+         failureThreshold: 30  # 30 x 2 s = 60 s for the dependencies to answer once"
+    );
+    let _ = writeln!(
+        container,
+        "livenessProbe:\n  httpGet: {{path: /health/live, port: {port}}}  # never touches a dependency\n  \
+         timeoutSeconds: 1  # liveness answers in well under 1 ms of server time\n  \
+         periodSeconds: 10\n  \
+         failureThreshold: 3  # 30 s without an answer before a restart"
+    );
+    let drain_note = match period * failures * 1000 <= b.drain_ms {
+        true => format!("within health.drain_ms = {}", b.drain_ms),
+        false => format!(
+            "MORE than health.drain_ms = {}: raise drain_ms to at least {}",
+            b.drain_ms,
+            period * failures * 1000
+        ),
+    };
+    let _ = writeln!(
+        container,
+        "readinessProbe:\n  httpGet: {{path: /health/ready, port: {port}}}\n  \
+         timeoutSeconds: {timeout}  # > {deadline} + {MARGIN_MS} ms\n  \
+         periodSeconds: {period}\n  \
+         failureThreshold: {failures}  # {period} s x {failures} = {} s to withdraw the pod, {drain_note}\n  \
+         successThreshold: 1",
+        period * failures
+    );
+    let need = b.shutdown_s();
+    let pod = format!(
+        "terminationGracePeriodSeconds: {}  # drain {} ms + Rocket grace {} s + mercy {} s = {need} s, \
+         + 5 s slack; no preStop needed: vitals drains on SIGTERM itself\n",
+        need + 5,
+        b.drain_ms,
+        b.grace_s,
+        b.mercy_s
+    );
+    let compose_timeout = (CLIENT_BOUND_MS.max(b.deadline_ms + MARGIN_MS)).div_ceil(1000) + 2;
+    let compose = format!(
+        "healthcheck:\n  test: [\"CMD\", \"vitals\", \"healthcheck\", \"http://127.0.0.1:{port}/health/ready\"]  \
+         # the image has no curl\n  \
+         interval: 10s\n  \
+         timeout: {compose_timeout}s  # > the client's own {} s bound and the {deadline}\n  \
+         retries: 5\n  \
+         start_period: 30s\n\
+         stop_grace_period: {}s  # drain + grace + mercy = {need} s, + 5 s slack\n",
+        CLIENT_BOUND_MS / 1000,
+        need + 5
+    );
+    Recommended {
+        container,
+        pod,
+        compose,
+    }
+}
+
+/// One mismatch between a manifest and the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The file it is in.
+    pub file: String,
+    /// `Kind/name` of a Kubernetes object, or `service <name>` in a compose file.
+    pub object: String,
+    /// The container (the service name again, for compose).
+    pub container: String,
+    /// The field at fault, e.g. `readinessProbe.timeoutSeconds`.
+    pub field: String,
+    /// What is wrong, with the numbers.
+    pub problem: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}: container {}: {}: {}",
+            self.file, self.object, self.container, self.field, self.problem
+        )
+    }
+}
+
+/// Every finding in `files` (Kubernetes manifests or compose files, told apart by content).
+/// `Err` names a file that cannot be read or parsed, with the line.
+pub fn check(files: &[&Path], budget: &Budget) -> Result<Vec<Finding>, String> {
+    let mut findings = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
+        let docs = YamlLoader::load_from_str(&text)
+            .map_err(|e| format!("{name}:{}: {e}", e.marker().line()))?;
+        let mut at = Site {
+            file: name,
+            findings: &mut findings,
+            budget,
+        };
+        for doc in &docs {
+            if doc["services"].as_hash().is_some() {
+                at.compose(doc);
+            } else if doc["kind"].as_str().is_some() {
+                at.kubernetes(doc);
+            }
+        }
+    }
+    Ok(findings)
+}
+
+/// Where findings are being made.
+struct Site<'a> {
+    file: String,
+    findings: &'a mut Vec<Finding>,
+    budget: &'a Budget,
+}
+
+/// A Kubernetes probe's numbers, with kubelet's defaults.
+struct Probe<'a> {
+    yaml: &'a Yaml,
+}
+
+impl Probe<'_> {
+    fn number(&self, key: &str, default: u64) -> u64 {
+        self.yaml[key].as_i64().map_or(default, |n| n.max(0) as u64)
+    }
+    fn timeout(&self) -> u64 {
+        self.number("timeoutSeconds", 1)
+    }
+    fn period(&self) -> u64 {
+        self.number("periodSeconds", 10)
+    }
+    fn failures(&self) -> u64 {
+        self.number("failureThreshold", 3)
+    }
+    fn delay(&self) -> u64 {
+        self.number("initialDelaySeconds", 0)
+    }
+}
+
+impl Site<'_> {
+    fn find(&mut self, object: &str, container: &str, field: &str, problem: String) {
+        self.findings.push(Finding {
+            file: self.file.clone(),
+            object: object.to_owned(),
+            container: container.to_owned(),
+            field: field.to_owned(),
+            problem,
+        });
+    }
+
+    fn kubernetes(&mut self, doc: &Yaml) {
+        let kind = doc["kind"].as_str().unwrap_or("");
+        let pod = match kind {
+            "Pod" => &doc["spec"],
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+                &doc["spec"]["template"]["spec"]
+            }
+            "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => return,
+        };
+        let object = format!("{kind}/{}", doc["metadata"]["name"].as_str().unwrap_or("?"));
+        for container in pod["containers"].as_vec().into_iter().flatten() {
+            if runs_vitals(container) {
+                self.container(&object, pod, container);
+            }
+        }
+    }
+
+    fn container(&mut self, object: &str, pod: &Yaml, c: &Yaml) {
+        let b = self.budget;
+        let name = c["name"].as_str().unwrap_or("?");
+        let probes: Vec<(&str, Probe)> = ["startupProbe", "livenessProbe", "readinessProbe"]
+            .into_iter()
+            .filter(|k| !c[*k].is_badvalue())
+            .map(|k| (k, Probe { yaml: &c[k] }))
+            .collect();
+        for (key, probe) in &probes {
+            self.target(object, name, key, c, probe.yaml);
+            let path = probe.yaml["httpGet"]["path"].as_str().unwrap_or("");
+            let runs_checks = path.starts_with("/health/ready")
+                || path.starts_with("/health/startup")
+                || path.starts_with("/status");
+            if *key == "livenessProbe" && runs_checks {
+                self.find(object, name, "livenessProbe.httpGet.path", format!(
+                    "{path} checks the dependencies: a database blip would restart every pod; use /health/live"
+                ));
+            }
+            if *key != "livenessProbe"
+                && runs_checks
+                && probe.timeout() * 1000 < b.deadline_ms + MARGIN_MS
+            {
+                self.find(object, name, &format!("{key}.timeoutSeconds"), format!(
+                    "{} s is not above the longest check deadline, {} ms ({}), plus {MARGIN_MS} ms: \
+                     the probe times out before the check can answer; use {}",
+                    probe.timeout(), b.deadline_ms, b.slowest, b.timeout_s()
+                ));
+            }
+        }
+        let get = |k: &str| probes.iter().find(|(key, _)| *key == k).map(|(_, p)| p);
+        if let Some(ready) = get("readinessProbe") {
+            let notice_ms = ready.period() * ready.failures() * 1000;
+            if b.drain_ms < notice_ms {
+                self.find(
+                    object,
+                    name,
+                    "readinessProbe.periodSeconds",
+                    format!(
+                        "{} s x failureThreshold {} = {} ms to notice the drain, longer than \
+                     health.drain_ms = {}: traffic reaches a pod that is shutting down",
+                        ready.period(),
+                        ready.failures(),
+                        notice_ms,
+                        b.drain_ms
+                    ),
+                );
+            }
+            if let (Some(live), None) = (get("livenessProbe"), get("startupProbe")) {
+                let window = live.delay() + live.period() * live.failures();
+                let first_ready = ready.delay() + ready.timeout();
+                if window <= first_ready {
+                    self.find(object, name, "livenessProbe", format!(
+                        "with no startupProbe, liveness can fail after {window} s, before readiness \
+                         could first pass ({first_ready} s): add a startupProbe on /health/startup"
+                    ));
+                }
+            }
+        }
+        let pre_stop = pre_stop_seconds(&c["lifecycle"]["preStop"]);
+        let grace = pod["terminationGracePeriodSeconds"]
+            .as_i64()
+            .map_or(30, |n| n.max(0) as u64);
+        let need = pre_stop + b.shutdown_s();
+        if grace < need {
+            self.find(object, name, "terminationGracePeriodSeconds", format!(
+                "{grace} s is shorter than preStop {pre_stop} s + drain {} ms + Rocket grace {} s + \
+                 mercy {} s = {need} s: the pod is killed mid-drain",
+                b.drain_ms, b.grace_s, b.mercy_s
+            ));
+        }
+    }
+
+    /// A probe's port and path must be ones vitals serves; an exec probe must not need a tool
+    /// the image does not ship.
+    fn target(&mut self, object: &str, name: &str, key: &str, c: &Yaml, probe: &Yaml) {
+        if let Some(tool) = needs_missing_tool(&probe["exec"]["command"]) {
+            self.find(
+                object,
+                name,
+                &format!("{key}.exec.command"),
+                format!(
+                    "runs {tool}, which the vitals image does not ship; use httpGet, or \
+                 [\"vitals\", \"healthcheck\", URL]"
+                ),
+            );
+        }
+        let get = &probe["httpGet"];
+        if get.is_badvalue() {
+            return;
+        }
+        let served = served_ports(self.budget, c);
+        match resolve_port(&get["port"], c) {
+            Some(port) if served.contains(&port) => {}
+            other => self.find(
+                object,
+                name,
+                &format!("{key}.httpGet.port"),
+                format!(
+                    "{} is not a port vitals serves ({})",
+                    other.map_or_else(|| yaml_text(&get["port"]), |p| p.to_string()),
+                    served
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        }
+        let path = get["path"].as_str().unwrap_or("/");
+        if !is_served_path(path) {
+            self.find(
+                object,
+                name,
+                &format!("{key}.httpGet.path"),
+                format!(
+                "vitals serves no {path}; probes use /health/live, /health/ready, /health/startup"
+            ),
+            );
+        }
+    }
+
+    fn compose(&mut self, doc: &Yaml) {
+        let b = self.budget;
+        let Some(services) = doc["services"].as_hash() else {
+            return;
+        };
+        for (key, service) in services {
+            let name = key.as_str().unwrap_or("?");
+            let image_is_vitals = service["image"].as_str().is_some_and(is_vitals_image);
+            let test = &service["healthcheck"]["test"];
+            let probes_vitals = yaml_words(test)
+                .iter()
+                .any(|w| w.contains("/health/") || w == "healthcheck");
+            if !(image_is_vitals || name == "vitals" || probes_vitals) {
+                continue;
+            }
+            let object = format!("service {name}");
+            if let Some(tool) = needs_missing_tool(test) {
+                self.find(&object, name, "healthcheck.test", format!(
+                    "runs {tool}, which the vitals image does not ship; use [\"CMD\", \"vitals\", \"healthcheck\"]"
+                ));
+            }
+            if !test.is_badvalue() {
+                let timeout = duration_ms(&service["healthcheck"]["timeout"]).unwrap_or(30_000);
+                let needed = b.deadline_ms + MARGIN_MS;
+                if timeout <= needed.max(CLIENT_BOUND_MS) {
+                    self.find(&object, name, "healthcheck.timeout", format!(
+                        "{timeout} ms is not above the longest check deadline, {} ms ({}), plus \
+                         {MARGIN_MS} ms, nor the healthcheck client's own {CLIENT_BOUND_MS} ms bound",
+                        b.deadline_ms, b.slowest
+                    ));
+                }
+            }
+            let grace = duration_ms(&service["stop_grace_period"]).unwrap_or(10_000);
+            if grace < b.shutdown_s() * 1000 {
+                self.find(
+                    &object,
+                    name,
+                    "stop_grace_period",
+                    format!(
+                        "{grace} ms is shorter than drain {} ms + Rocket grace {} s + mercy {} s: \
+                     the container is killed mid-drain",
+                        b.drain_ms, b.grace_s, b.mercy_s
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// A container runs vitals when its image's last path segment (before any tag) is `vitals`,
+/// its name is `vitals`, or it probes `/health/` paths.
+fn runs_vitals(c: &Yaml) -> bool {
+    c["image"].as_str().is_some_and(is_vitals_image)
+        || c["name"].as_str() == Some("vitals")
+        || ["startupProbe", "livenessProbe", "readinessProbe"]
+            .iter()
+            .any(|k| {
+                c[*k]["httpGet"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("/health/"))
+            })
+}
+
+fn is_vitals_image(image: &str) -> bool {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let last = last.split('@').next().unwrap_or(last);
+    last.split(':').next() == Some("vitals")
+}
+
+/// The ports the container's vitals serves: `ROCKET_PORT` when the manifest sets it, else the
+/// configured port; and `health.port`.
+fn served_ports(b: &Budget, c: &Yaml) -> Vec<u16> {
+    let from_env = c["env"].as_vec().into_iter().flatten().find_map(|e| {
+        (e["name"].as_str() == Some("ROCKET_PORT")).then(|| e["value"].as_str()?.parse().ok())?
+    });
+    let mut ports = vec![from_env.unwrap_or(b.port)];
+    ports.extend(b.health_port);
+    ports
+}
+
+fn resolve_port(port: &Yaml, c: &Yaml) -> Option<u16> {
+    if let Some(n) = port.as_i64() {
+        return u16::try_from(n).ok();
+    }
+    let name = port.as_str()?;
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    c["ports"].as_vec()?.iter().find_map(|p| {
+        (p["name"].as_str() == Some(name))
+            .then(|| u16::try_from(p["containerPort"].as_i64()?).ok())?
+    })
+}
+
+fn is_served_path(path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    PATHS.contains(&path)
+        || path
+            .strip_prefix("/health/ready/")
+            .is_some_and(|n| !n.is_empty())
+}
+
+/// `curl` or `wget` when a command needs one.
+fn needs_missing_tool(command: &Yaml) -> Option<&'static str> {
+    let words = yaml_words(command);
+    ["curl", "wget"].into_iter().find(|tool| {
+        words.iter().any(|w| {
+            w.split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '|')
+                .any(|part| part == *tool || part.ends_with(&format!("/{tool}")))
+        })
+    })
+}
+
+/// The strings of a command given as a list or one string.
+fn yaml_words(yaml: &Yaml) -> Vec<String> {
+    match yaml {
+        Yaml::String(s) => vec![s.clone()],
+        Yaml::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn yaml_text(yaml: &Yaml) -> String {
+    match yaml {
+        Yaml::String(s) => s.clone(),
+        Yaml::Integer(n) => n.to_string(),
+        _ => "(none)".into(),
+    }
+}
+
+/// Seconds a preStop hook holds the pod: `sleep.seconds`, or an exec `sleep N`.
+fn pre_stop_seconds(hook: &Yaml) -> u64 {
+    if let Some(n) = hook["sleep"]["seconds"].as_i64() {
+        return n.max(0) as u64;
+    }
+    let words = yaml_words(&hook["exec"]["command"]);
+    let joined = words.join(" ");
+    let mut parts = joined.split_whitespace();
+    while let Some(word) = parts.next() {
+        if word == "sleep" || word.ends_with("/sleep") {
+            return parts
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+                .map_or(0, |n| n.ceil() as u64);
+        }
+    }
+    0
+}
+
+/// A compose duration (`1m30s`, `5s`, `500ms`, or a number of seconds) in ms.
+fn duration_ms(yaml: &Yaml) -> Option<u64> {
+    let text = match yaml {
+        Yaml::Integer(n) => return u64::try_from(*n).ok().map(|s| s * 1000),
+        Yaml::String(s) => s.trim(),
+        _ => return None,
+    };
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&next) = chars.peek() {
+            if next.is_ascii_alphabetic() {
+                unit.push(next);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let value: f64 = number.parse().ok()?;
+        number.clear();
+        total += value
+            * match unit.as_str() {
+                "h" => 3_600_000.0,
+                "m" => 60_000.0,
+                "s" => 1000.0,
+                "ms" => 1.0,
+                "us" => 0.001,
+                _ => return None,
+            };
+    }
+    if !number.is_empty() {
+        total += number.parse::<f64>().ok()? * 1000.0;
+    }
+    Some(total.round() as u64)
+}
+
+/// `vitals probes [--profile P] [--check FILE...]`, with the arguments after `probes`.
+pub fn run(args: &[String]) -> ExitCode {
+    let mut profile = None;
+    let mut files = Vec::new();
+    let mut checking = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--profile" => profile = rest.next().cloned(),
+            "--check" => checking = true,
+            "-h" | "--help" => {
+                println!("usage: vitals probes [--profile NAME] [--check FILE...]");
+                return ExitCode::SUCCESS;
+            }
+            file if checking => files.push(file.to_owned()),
+            other => {
+                eprintln!("vitals probes: unexpected '{other}'\nusage: vitals probes [--profile NAME] [--check FILE...]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut figment = crate::config::figment();
+    if let Some(profile) = profile {
+        figment = figment.select(profile);
+    }
+    let budget = match Budget::from_figment(&figment) {
+        Ok(budget) => budget,
+        Err(e) => {
+            eprintln!("vitals probes: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !checking {
+        print!("{}", render(&budget));
+        return ExitCode::SUCCESS;
+    }
+    if files.is_empty() {
+        eprintln!("vitals probes: --check needs at least one file");
+        return ExitCode::from(2);
+    }
+    let paths: Vec<&Path> = files.iter().map(Path::new).collect();
+    match check(&paths, &budget) {
+        Ok(findings) if findings.is_empty() => {
+            println!(
+                "{} file(s): probe settings fit profile {}",
+                files.len(),
+                budget.profile
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(findings) => {
+            for finding in &findings {
+                println!("{finding}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("vitals probes: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The printed recommendation, with its derivation up front.
+pub fn render(b: &Budget) -> String {
+    let r = recommend(b);
+    let indent = |text: &str, by: usize| {
+        text.lines()
+            .map(|l| format!("{}{l}\n", " ".repeat(by)))
+            .collect::<String>()
+    };
+    format!(
+        "# Probe settings for vitals, profile \"{}\": longest check deadline {} ms ({}),\n\
+         # health.drain_ms {}, Rocket shutdown grace {} s + mercy {} s, probes on port {}.\n\
+         # Kubernetes: in the container\n{}\
+         # Kubernetes: in the pod spec\n{}\
+         # docker compose: in the service\n{}",
+        b.profile,
+        b.deadline_ms,
+        b.slowest,
+        b.drain_ms,
+        b.grace_s,
+        b.mercy_s,
+        b.probe_port(),
+        indent(&r.container, 0),
+        indent(&r.pod, 0),
+        indent(&r.compose, 0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_durations_parse() {
+        let d = |s: &str| duration_ms(&Yaml::String(s.into()));
+        assert_eq!(d("5s"), Some(5000));
+        assert_eq!(d("1m30s"), Some(90_000));
+        assert_eq!(d("500ms"), Some(500));
+        assert_eq!(d("1.5s"), Some(1500));
+        assert_eq!(d("2"), Some(2000));
+        assert_eq!(d("5 parsecs"), None);
+        assert_eq!(duration_ms(&Yaml::Integer(3)), Some(3000));
+    }
+
+    #[test]
+    fn vitals_images_are_told_by_their_last_segment() {
+        assert!(is_vitals_image("vitals"));
+        assert!(is_vitals_image("ghcr.io/acme/vitals:0.1.0"));
+        assert!(is_vitals_image("registry:5000/vitals@sha256:abc"));
+        assert!(!is_vitals_image("acme/vitals-proxy:1"));
+        assert!(!is_vitals_image("postgres:16"));
+    }
+
+    #[test]
+    fn curl_and_wget_are_found_in_commands() {
+        let list = |w: &[&str]| Yaml::Array(w.iter().map(|s| Yaml::String((*s).into())).collect());
+        assert_eq!(
+            needs_missing_tool(&list(&["CMD", "curl", "-f", "x"])),
+            Some("curl")
+        );
+        assert_eq!(
+            needs_missing_tool(&list(&["CMD-SHELL", "wget -q x || exit 1"])),
+            Some("wget")
+        );
+        assert_eq!(
+            needs_missing_tool(&list(&["CMD", "vitals", "healthcheck"])),
+            None
+        );
+        assert_eq!(
+            needs_missing_tool(&list(&["sh", "-c", "/usr/bin/curl x"])),
+            Some("curl")
+        );
+    }
+
+    #[test]
+    fn pre_stop_sleeps_are_counted() {
+        let yaml = YamlLoader::load_from_str("exec:\n  command: [sh, -c, sleep 7]").unwrap();
+        assert_eq!(pre_stop_seconds(&yaml[0]), 7);
+        let yaml = YamlLoader::load_from_str("sleep:\n  seconds: 4").unwrap();
+        assert_eq!(pre_stop_seconds(&yaml[0]), 4);
+    }
+}
