@@ -277,8 +277,12 @@ async fn engine_stage(rocket: Rocket<Build>, registered: Vec<(String, Source)>) 
             return Err(rocket);
         }
     };
-    let names: Vec<&str> = registry.checks.iter().map(|c| &*c.name).collect();
-    let metrics = Metrics::new(&names);
+    let described: Vec<_> = registry
+        .checks
+        .iter()
+        .map(|c| (&*c.name, c.timeout, c.critical))
+        .collect();
+    let metrics = Metrics::new(&described);
     let recorder: Recorder = {
         let metrics = metrics.clone();
         Arc::new(move |name: &str, outcome: &checks::Outcome| metrics.record_run(name, outcome))

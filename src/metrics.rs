@@ -4,9 +4,11 @@
 //! runs are recorded by the run's own task, beside its log line, so the run counter and the
 //! log agree. HTTP requests are labelled by route name, never by raw path.
 
+use std::time::Duration;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::ContentType;
@@ -38,13 +40,25 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     /// A registry holding every vitals metric; run counters start at 0 for each of `checks`
-    /// and each outcome so that `rate()` works from the first scrape.
-    pub fn new(checks: &[&str]) -> Metrics {
+    /// and each outcome so that `rate()` works from the first scrape. Each check is given with
+    /// its deadline and criticality, which alerting rules compare against.
+    pub fn new(checks: &[(&str, Duration, bool)]) -> Metrics {
         let check_up = IntGaugeVec::new(
             Opts::new(
                 "vitals_check_up",
                 "1 when the check's latest run was ok, else 0",
             ),
+            &["check"],
+        );
+        let check_critical = IntGaugeVec::new(
+            Opts::new(
+                "vitals_check_critical",
+                "1 when the check's failure makes the service unavailable, else 0",
+            ),
+            &["check"],
+        );
+        let check_deadline = GaugeVec::new(
+            Opts::new("vitals_check_deadline_seconds", "The check's deadline"),
             &["check"],
         );
         let check_duration = HistogramVec::new(
@@ -83,6 +97,10 @@ impl Metrics {
         let ready = IntGauge::new("vitals_ready", "1 when the latest results make it ready");
         let draining = IntGauge::new("vitals_draining", "1 while draining before shutdown");
         // The names and options above are constants: failing here is a programming error.
+        let (check_critical, check_deadline) = (
+            check_critical.expect("valid metric"),
+            check_deadline.expect("valid metric"),
+        );
         let (check_up, check_duration, check_runs, check_failures) = (
             check_up.expect("valid metric"),
             check_duration.expect("valid metric"),
@@ -98,6 +116,8 @@ impl Metrics {
         let registry = Registry::new();
         for collector in [
             Box::new(check_up.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(check_critical.clone()),
+            Box::new(check_deadline.clone()),
             Box::new(check_duration.clone()),
             Box::new(check_runs.clone()),
             Box::new(check_failures.clone()),
@@ -108,14 +128,20 @@ impl Metrics {
         ] {
             registry.register(collector).expect("unique metric names");
         }
-        for check in checks {
+        for &(check, deadline, critical) in checks {
             for outcome in Status::ALL {
-                check_runs.with_label_values(&[*check, outcome.as_str()]);
+                check_runs.with_label_values(&[check, outcome.as_str()]);
             }
             for reason in Reason::ALL {
-                check_failures.with_label_values(&[*check, reason.as_str()]);
+                check_failures.with_label_values(&[check, reason.as_str()]);
             }
-            busy_pool.with_label_values(&[*check]);
+            busy_pool.with_label_values(&[check]);
+            check_critical
+                .with_label_values(&[check])
+                .set(i64::from(critical));
+            check_deadline
+                .with_label_values(&[check])
+                .set(deadline.as_secs_f64());
         }
         Metrics {
             registry,
@@ -237,6 +263,24 @@ mod tests {
     use super::*;
     use std::time::SystemTime;
 
+    fn checks<'a>(names: &[&'a str]) -> Vec<(&'a str, Duration, bool)> {
+        names
+            .iter()
+            .map(|n| (*n, Duration::from_millis(800), *n != "redis"))
+            .collect()
+    }
+
+    #[test]
+    fn deadlines_and_criticality_are_exposed_for_alerting() {
+        let text = Metrics::new(&checks(&["database", "redis"])).render(true, false);
+        assert!(
+            text.contains("vitals_check_deadline_seconds{check=\"redis\"} 0.8\n"),
+            "{text}"
+        );
+        assert!(text.contains("vitals_check_critical{check=\"database\"} 1\n"));
+        assert!(text.contains("vitals_check_critical{check=\"redis\"} 0\n"));
+    }
+
     fn run(status: Status, duration_ms: f64, busy_pool: bool) -> Outcome {
         Outcome {
             status,
@@ -250,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_run_sets_up_counts_and_observes_seconds() {
-        let m = Metrics::new(&["database", "redis"]);
+        let m = Metrics::new(&checks(&["database", "redis"]));
         m.record_run("redis", &run(Status::Timeout, 800.0, false));
         let text = m.render(false, false);
         assert!(
@@ -273,7 +317,7 @@ mod tests {
 
     #[test]
     fn run_counters_start_at_zero_for_every_check_and_outcome() {
-        let text = Metrics::new(&["database", "redis"]).render(false, false);
+        let text = Metrics::new(&checks(&["database", "redis"])).render(false, false);
         for check in ["database", "redis"] {
             for outcome in ["ok", "error", "timeout"] {
                 let line = format!(
@@ -294,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_run_beside_a_busy_pool_is_counted() {
-        let m = Metrics::new(&["orders"]);
+        let m = Metrics::new(&checks(&["orders"]));
         let text = m.render(true, false);
         assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 0\n"));
         m.record_run("orders", &run(Status::Ok, 1.0, true));
