@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Deployment checks for vitals, run by .ci/run (needs PyYAML; no Docker engine).
 
-consistency: Rocket.toml, Dockerfile, docker-compose.yml and deploy/kubernetes agree (probe
-             timeouts vs health.timeout_ms, grace periods vs health.drain_ms, paths vs routes).
+consistency: the Dockerfile, docker-compose.yml, deploy/prometheus and deploy/kubernetes agree
+             on ports, users, environment and wiring. Probe numbers against Rocket.toml's
+             deadlines and drain are `vitals probes --check`'s job (.ci/run runs it).
 smoke BIN:   lays BIN and Rocket.toml out as the Dockerfile's runtime stage does, runs
              it from the image's working directory with the image's environment as its non-root
              user, and probes it with the image's HEALTHCHECK command.
@@ -28,12 +29,11 @@ def read(path):
         return f.read()
 
 
-def seconds(value):
-    """Compose durations ('15s', '1m30s', '500ms') in seconds."""
-    total = 0.0
-    for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(value)):
-        total += float(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
-    return total
+def release_drain_ms():
+    """health.drain_ms of the release profile, from Rocket.toml."""
+    toml = tomllib.loads(read("Rocket.toml"))
+    health = {**toml.get("default", {}).get("health", {}), **toml.get("release", {}).get("health", {})}
+    return health["drain_ms"]
 
 
 def runtime_stage():
@@ -48,46 +48,7 @@ def instruction(stage, name):
     return [args for ins, args in stage if ins.upper() == name]
 
 
-def release_settings():
-    """health values and Rocket's shutdown grace/mercy for the release profile."""
-    toml = tomllib.loads(read("Rocket.toml"))
-    health = {**toml.get("default", {}).get("health", {}), **toml.get("release", {}).get("health", {})}
-    shutdown = {**toml.get("default", {}).get("shutdown", {}), **toml.get("release", {}).get("shutdown", {})}
-    checks = health.get("checks", {})
-    timeouts = [health["timeout_ms"]] + [c["timeout_ms"] for c in checks.values() if "timeout_ms" in c]
-    return {
-        "timeout_ms": max(timeouts),
-        "drain_ms": health["drain_ms"],
-        # Rocket's defaults when Rocket.toml sets none.
-        "grace_s": shutdown.get("grace", 2),
-        "mercy_s": shutdown.get("mercy", 3),
-    }
-
-
-def routes():
-    """Paths mounted by the source, from the route attributes."""
-    found = set()
-    for dirpath, _, files in os.walk(os.path.join(ROOT, "src")):
-        for name in files:
-            if name.endswith(".rs"):
-                with open(os.path.join(dirpath, name), encoding="utf-8") as f:
-                    found.update(re.findall(r'#\[get\("([^"?<]+)', f.read()))
-    return found
-
-
-def healthcheck_bound_s():
-    m = re.search(r"pub const TIMEOUT: Duration = Duration::from_secs\((\d+)\)", read("src/healthcheck.rs"))
-    return int(m.group(1))
-
-
 def consistency():
-    r = release_settings()
-    stop_needed_s = r["drain_ms"] / 1000 + r["grace_s"] + r["mercy_s"]
-    paths = routes()
-    bound = healthcheck_bound_s()
-    print(f"release: timeout_ms={r['timeout_ms']} drain_ms={r['drain_ms']} grace={r['grace_s']}s "
-          f"mercy={r['mercy_s']}s; healthcheck bound {bound}s; routes {sorted(paths)}")
-
     # Dockerfile
     stage = runtime_stage()
     env = dict(kv.split("=", 1) for args in instruction(stage, "ENV") for kv in shlex.split(args))
@@ -100,30 +61,27 @@ def consistency():
     user = instruction(stage, "USER")
     check(bool(user) and not user[-1].startswith(("0", "root")), f"runs as non-root user {user}")
     hc = " ".join(instruction(stage, "HEALTHCHECK"))
-    hc_timeout = seconds(re.search(r"--timeout=(\S+)", hc).group(1))
     check('"vitals", "healthcheck"' in hc, "HEALTHCHECK runs vitals healthcheck")
-    check(hc_timeout > bound, f"HEALTHCHECK timeout {hc_timeout}s > client bound {bound}s")
-    check(bound * 1000 > r["timeout_ms"], f"client bound {bound}s > timeout_ms {r['timeout_ms']}")
 
     # docker-compose.yml
     compose = yaml.safe_load(read("docker-compose.yml"))
     app = compose["services"]["app"]
-    hc = app["healthcheck"]
     print("docker-compose.yml")
-    check(hc["test"] == ["CMD", "vitals", "healthcheck"], "app healthcheck runs vitals healthcheck")
-    check(seconds(hc["timeout"]) > bound, f"healthcheck timeout {hc['timeout']} > client bound {bound}s")
-    check((hc["interval"], hc["timeout"], hc["retries"], hc["start_period"]) == ("10s", "5s", 5, "30s"),
-          "healthcheck interval 10s, timeout 5s, retries 5, start_period 30s")
-    check(seconds(app["stop_grace_period"]) > stop_needed_s,
-          f"stop_grace_period {app['stop_grace_period']} > drain + grace + mercy ({stop_needed_s:g}s)")
+    check(app["healthcheck"]["test"][:3] == ["CMD", "vitals", "healthcheck"], "app healthcheck runs vitals healthcheck")
     check(all(app["depends_on"][s]["condition"] == "service_healthy" for s in ("db", "redis")),
           "app waits for healthy db and redis")
     check({"DATABASE_URL", "REDIS_URL"} <= set(app["environment"]), "app gets DATABASE_URL and REDIS_URL")
     check(any(p.endswith(f":{port}") for p in app.get("ports", [])), f"app publishes port {port}")
-    prom = yaml.safe_load(read("deploy/prometheus.yml"))
+    monitoring = [n for n, s in compose["services"].items() if "monitoring" in s.get("profiles", [])]
+    check(sorted(monitoring) == ["grafana", "prometheus"], "the monitoring profile runs Prometheus and Grafana")
+    prom = yaml.safe_load(read("deploy/prometheus/prometheus.yml"))
     job = prom["scrape_configs"][0]
-    check(job["metrics_path"] in paths and job["static_configs"][0]["targets"] == [f"app:{port}"],
+    check(job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == [f"app:{port}"],
           "prometheus scrapes app's /metrics")
+    check(prom["rule_files"] == ["rules.yml"], "prometheus loads the alerting rules")
+    grafana = compose["services"]["grafana"]
+    check(any(v.startswith("./deploy/grafana/dashboards:") for v in grafana["volumes"]),
+          "grafana gets the dashboard")
 
     # deploy/kubernetes
     kdir = os.path.join(ROOT, "deploy/kubernetes")
@@ -133,34 +91,24 @@ def consistency():
             docs[name] = yaml.safe_load(read(f"deploy/kubernetes/{name}"))
     print("deploy/kubernetes")
     kust = docs.pop("kustomization.yaml")
-    check(sorted(kust["resources"]) == sorted(docs), f"kustomization lists every manifest {sorted(docs)}")
+    applied = sorted(n for n in docs if n != "secret.example.yaml")
+    check(sorted(kust["resources"]) == applied, f"kustomization lists every manifest but the example Secret {applied}")
+    check("secret.example.yaml" not in kust["resources"], "apply -k never overwrites the real Secret")
     dep = next(d for d in docs.values() if d["kind"] == "Deployment")
     pod = dep["spec"]["template"]
     c = pod["spec"]["containers"][0]
-    probes = {k: c[k] for k in ("livenessProbe", "readinessProbe", "startupProbe")}
-    expected = {"livenessProbe": "/health/live", "readinessProbe": "/health/ready", "startupProbe": "/health/startup"}
-    for kind, path in expected.items():
-        p = probes[kind]
-        check(p["httpGet"]["path"] == path and path in paths, f"{kind} on {path}, a mounted route")
-        check(p["timeoutSeconds"] * 1000 >= r["timeout_ms"] + 100,
-              f"{kind} timeoutSeconds {p['timeoutSeconds']} fits timeout_ms {r['timeout_ms']} + 100 ms")
-    ready = probes["readinessProbe"]
-    withdraw_ms = ready["periodSeconds"] * ready["failureThreshold"] * 1000
-    check(withdraw_ms <= r["drain_ms"], f"readiness withdraws a pod in {withdraw_ms} ms <= drain_ms")
-    grace = pod["spec"]["terminationGracePeriodSeconds"]
-    check(grace > stop_needed_s, f"terminationGracePeriodSeconds {grace} > drain + grace + mercy")
     check(dep["spec"]["replicas"] == 3, "3 replicas")
     ann = pod["metadata"]["annotations"]
-    check(ann["prometheus.io/port"] == port and ann["prometheus.io/path"] in paths, "scrape annotations")
+    check(ann["prometheus.io/port"] == port and ann["prometheus.io/path"] == "/metrics", "scrape annotations")
     check(c["ports"][0]["containerPort"] == int(port), f"containerPort {port}")
     sc, psc = c["securityContext"], pod["spec"]["securityContext"]
     check(psc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
           and sc["capabilities"]["drop"] == ["ALL"], "restricted securityContext")
     check(str(psc["runAsUser"]) == user[-1].split(":")[0], "runAsUser matches the image's USER")
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if "valueFrom" in e}
-    secret = next(d for d in docs.values() if d["kind"] == "Secret")
+    secret = docs["secret.example.yaml"]
     check(refs == {"DATABASE_URL": secret["metadata"]["name"], "REDIS_URL": secret["metadata"]["name"]},
-          "URLs come from the Secret")
+          "URLs come from the Secret the example shows")
     check(any(d["kind"] == "PodDisruptionBudget" for d in docs.values()), "a PodDisruptionBudget")
     check(any(d["kind"] == "Service" for d in docs.values()), "a Service")
 
@@ -224,7 +172,7 @@ def smoke(binary):
         lines = [first]
         while "draining" not in lines[-1] and lines[-1]:
             lines.append(server.stdout.readline())
-        check(f"503 for {release_settings()['drain_ms']} ms" in lines[-1],
+        check(f"503 for {release_drain_ms()} ms" in lines[-1],
               "Rocket.toml's release drain_ms is in effect")
         check(all(l.startswith("{") for l in lines if l.strip()), "release logs are JSON lines")
         server.send_signal(signal.SIGTERM)  # a second signal cuts the drain short
