@@ -9,38 +9,17 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor, PgPool};
 use tokio::time::{timeout_at, Instant};
 
-use super::{with_one_retry, Attempt, Check, Failure, Reason, Run};
+use super::{Attempt, Failure, Pooled, PooledCheck, Reason};
 
-/// `SELECT 1` through `pool`.
-pub(crate) struct PostgresCheck {
-    pool: PgPool,
-    secrets: Vec<String>,
-    shared: bool,
-}
+/// `SELECT 1` through a sqlx pool.
+pub(crate) type PostgresCheck = PooledCheck<PgPool>;
 
-impl PostgresCheck {
-    /// A check on `pool`; `secrets` are texts (the URL's password) it must hide.
-    pub fn new(pool: PgPool, secrets: Vec<String>) -> PostgresCheck {
-        PostgresCheck {
-            pool,
-            secrets,
-            shared: false,
-        }
-    }
-
-    /// The pool is shared with a host app's own work: when all of it is busy, test the
-    /// server on a connection of the check's own instead of waiting in the queue. (vitals'
-    /// own pools need not: their only user is the check, one run at a time.)
-    pub fn shared(mut self) -> PostgresCheck {
-        self.shared = true;
-        self
-    }
-
+#[rocket::async_trait]
+impl Pooled for PgPool {
     /// Every connection is checked out and the pool may open no more: waiting for one would
     /// measure the host's load, not the database.
-    fn pool_is_busy(&self) -> bool {
-        let max = self.pool.options().get_max_connections();
-        self.pool.size() >= max && self.pool.num_idle() == 0
+    fn is_busy(&self) -> bool {
+        self.size() >= self.options().get_max_connections() && self.num_idle() == 0
     }
 
     async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt> {
@@ -50,10 +29,10 @@ impl PostgresCheck {
             // check's deadline would always fire first. An empty pool is about to connect:
             // one connection of our own first reports any refusal at once, with the server's
             // words. A pool that has a connection (even one being returned) skips this.
-            if self.pool.size() == 0 {
-                connect_once(&self.pool.connect_options()).await?;
+            if self.size() == 0 {
+                connect_once(&self.connect_options()).await?;
             }
-            self.pool.acquire().await.map_err(failure)
+            self.acquire().await.map_err(failure)
         };
         let mut conn = timeout_at(deadline, acquire)
             .await
@@ -79,7 +58,7 @@ impl PostgresCheck {
     }
 
     async fn on_own_connection(&self, deadline: Instant) -> Result<(), Failure> {
-        let options = self.pool.connect_options();
+        let options = self.connect_options();
         let checked = async {
             let mut conn = connect(&options).await?;
             select_one(&mut conn).await.map_err(failure)?;
@@ -88,25 +67,6 @@ impl PostgresCheck {
         timeout_at(deadline, checked)
             .await
             .unwrap_or_else(|_| Err(Failure::timeout()))
-    }
-}
-
-#[rocket::async_trait]
-impl Check for PostgresCheck {
-    async fn run(&self, run: &Run) -> Result<(), Failure> {
-        if self.shared && self.pool_is_busy() {
-            run.checked_beside_busy_pool();
-            return self.on_own_connection(run.deadline()).await;
-        }
-        with_one_retry(|| self.on_pooled(run.deadline())).await
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        self.secrets.clone()
-    }
-
-    fn component_type(&self) -> &'static str {
-        "datastore"
     }
 }
 

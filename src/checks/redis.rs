@@ -9,7 +9,7 @@ use redis::aio::MultiplexedConnection;
 use rocket_db_pools::deadpool_redis::{self, redis};
 use tokio::time::{timeout_at, Instant};
 
-use super::{with_one_retry, Attempt, Check, Failure, Reason, Run};
+use super::{Attempt, Failure, Pooled, PooledCheck, Reason};
 use crate::pools::RedisManager;
 
 /// The pools the check can borrow from.
@@ -22,24 +22,24 @@ pub(crate) enum RedisPool {
 }
 
 /// A connection checked out of a [`RedisPool`].
-enum Pooled {
+enum Checkout {
     Managed(Object<RedisManager>),
     Host(deadpool_redis::Connection),
 }
 
-impl Pooled {
+impl Checkout {
     fn conn(&mut self) -> &mut MultiplexedConnection {
         match self {
-            Pooled::Managed(o) => o,
-            Pooled::Host(c) => c,
+            Checkout::Managed(o) => o,
+            Checkout::Host(c) => c,
         }
     }
 
     /// Out of the pool: a connection with an unanswered command must not serve the next check.
     fn discard(self) {
         match self {
-            Pooled::Managed(o) => drop(Object::take(o)),
-            Pooled::Host(c) => drop(deadpool_redis::Connection::take(c)),
+            Checkout::Managed(o) => drop(Object::take(o)),
+            Checkout::Host(c) => drop(deadpool_redis::Connection::take(c)),
         }
     }
 }
@@ -47,19 +47,11 @@ impl Pooled {
 type RedisPoolError = PoolError<redis::RedisError>;
 
 impl RedisPool {
-    async fn get(&self) -> Result<Pooled, RedisPoolError> {
+    async fn get(&self) -> Result<Checkout, RedisPoolError> {
         match self {
-            RedisPool::Managed(p) => p.get().await.map(Pooled::Managed),
-            RedisPool::Host(p) => p.get().await.map(Pooled::Host),
+            RedisPool::Managed(p) => p.get().await.map(Checkout::Managed),
+            RedisPool::Host(p) => p.get().await.map(Checkout::Host),
         }
-    }
-
-    fn is_busy(&self) -> bool {
-        let status = match self {
-            RedisPool::Managed(p) => p.status(),
-            RedisPool::Host(p) => p.status(),
-        };
-        status.size >= status.max_size && status.available == 0
     }
 
     /// A new connection made the way the pool makes them, never pooled.
@@ -72,33 +64,21 @@ impl RedisPool {
 }
 
 /// `PING` through a Redis pool.
-pub(crate) struct RedisCheck {
-    pool: RedisPool,
-    secrets: Vec<String>,
-    shared: bool,
-}
+pub(crate) type RedisCheck = PooledCheck<RedisPool>;
 
-impl RedisCheck {
-    /// A check on `pool`; `secrets` are texts (the URL's password) it must hide.
-    pub fn new(pool: RedisPool, secrets: Vec<String>) -> RedisCheck {
-        RedisCheck {
-            pool,
-            secrets,
-            shared: false,
-        }
-    }
-
-    /// The pool is shared with a host app's own work: when all of it is busy, test the
-    /// server on a connection of the check's own instead of waiting in the queue. (vitals'
-    /// own pools need not: their only user is the check, one run at a time.)
-    pub fn shared(mut self) -> RedisCheck {
-        self.shared = true;
-        self
+#[rocket::async_trait]
+impl Pooled for RedisPool {
+    fn is_busy(&self) -> bool {
+        let status = match self {
+            RedisPool::Managed(p) => p.status(),
+            RedisPool::Host(p) => p.status(),
+        };
+        status.size >= status.max_size && status.available == 0
     }
 
     async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt> {
         // redis-rs has no response timeout: only this deadline bounds a paused or silent Redis.
-        let mut pooled = match timeout_at(deadline, self.pool.get()).await {
+        let mut pooled = match timeout_at(deadline, self.get()).await {
             Err(_) | Ok(Err(PoolError::Timeout(_))) => return Err(Failure::timeout().into()),
             // The driver's own words ("Connection refused (os error 111)"), not deadpool's.
             Ok(Err(PoolError::Backend(e))) => return Err(failure(e).into()),
@@ -119,32 +99,13 @@ impl RedisCheck {
 
     async fn on_own_connection(&self, deadline: Instant) -> Result<(), Failure> {
         let checked = async {
-            let mut conn = self.pool.own().await.map_err(Pong::Driver)?;
+            let mut conn = self.own().await.map_err(Pong::Driver)?;
             ping(&mut conn).await
         };
         match timeout_at(deadline, checked).await {
             Ok(result) => result.map_err(Pong::into_failure),
             Err(_) => Err(Failure::timeout()),
         }
-    }
-}
-
-#[rocket::async_trait]
-impl Check for RedisCheck {
-    async fn run(&self, run: &Run) -> Result<(), Failure> {
-        if self.shared && self.pool.is_busy() {
-            run.checked_beside_busy_pool();
-            return self.on_own_connection(run.deadline()).await;
-        }
-        with_one_retry(|| self.on_pooled(run.deadline())).await
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        self.secrets.clone()
-    }
-
-    fn component_type(&self) -> &'static str {
-        "datastore"
     }
 }
 
