@@ -214,13 +214,19 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// Every finding in `files` (Kubernetes manifests or compose files, told apart by content).
-/// `Err` names a file that cannot be read or parsed, with the line.
+/// Every finding in `files` (Kubernetes manifests or compose files, told apart by content, and
+/// Dockerfiles, by name). `Err` names a file that cannot be read or parsed, with the line.
 pub fn check(files: &[&Path], budget: &Budget) -> Result<Vec<Finding>, String> {
     let mut findings = Vec::new();
     for file in files {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
+        let base = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if base == "Dockerfile" || base.ends_with(".Dockerfile") || base.starts_with("Dockerfile.")
+        {
+            dockerfile(&name, &text, budget, &mut findings);
+            continue;
+        }
         let docs = YamlLoader::load_from_str(&text)
             .map_err(|e| format!("{name}:{}: {e}", e.marker().line()))?;
         let mut at = Site {
@@ -466,6 +472,75 @@ impl Site<'_> {
                 );
             }
         }
+    }
+}
+
+/// A Dockerfile's last `HEALTHCHECK` (in the stage that runs vitals): its timeout must leave
+/// the check and the client room, and its command must not need curl or wget.
+fn dockerfile(file: &str, text: &str, b: &Budget, findings: &mut Vec<Finding>) {
+    let joined = text.replace("\\\n", " ");
+    let last_stage = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .fold(Vec::new(), |mut stage, line| {
+            if line.to_ascii_uppercase().starts_with("FROM ") {
+                stage.clear();
+            }
+            stage.push(line.to_owned());
+            stage
+        });
+    let runs_vitals = last_stage.iter().any(|l| {
+        let upper = l.to_ascii_uppercase();
+        (upper.starts_with("ENTRYPOINT") || upper.starts_with("CMD")) && l.contains("vitals")
+    });
+    let Some(healthcheck) = last_stage
+        .iter()
+        .rev()
+        .find(|l| l.to_ascii_uppercase().starts_with("HEALTHCHECK"))
+    else {
+        return;
+    };
+    if !runs_vitals && !healthcheck.contains("/health/") {
+        return;
+    }
+    let mut find = |field: &str, problem: String| {
+        findings.push(Finding {
+            file: file.to_owned(),
+            object: "image".to_owned(),
+            container: "vitals".to_owned(),
+            field: field.to_owned(),
+            problem,
+        })
+    };
+    let command = healthcheck
+        .split_once(" CMD ")
+        .map_or("", |(_, command)| command);
+    let words = Yaml::Array(
+        command
+            .split(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == '[' || c == ']')
+            .filter(|w| !w.is_empty())
+            .map(|w| Yaml::String(w.to_owned()))
+            .collect(),
+    );
+    if let Some(tool) = needs_missing_tool(&words) {
+        find("HEALTHCHECK", format!(
+            "runs {tool}, which the vitals image does not ship; use CMD [\"vitals\", \"healthcheck\"]"
+        ));
+    }
+    // Docker's default timeout is 30 s.
+    let timeout = healthcheck
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("--timeout="))
+        .map_or(Some(30_000), |t| duration_ms(&Yaml::String(t.to_owned())));
+    if let Some(timeout) =
+        timeout.filter(|t| *t <= (b.deadline_ms + MARGIN_MS).max(CLIENT_BOUND_MS))
+    {
+        find("HEALTHCHECK --timeout", format!(
+            "{timeout} ms is not above the longest check deadline, {} ms ({}), plus {MARGIN_MS} ms, \
+             nor the healthcheck client's own {CLIENT_BOUND_MS} ms bound",
+            b.deadline_ms, b.slowest
+        ));
     }
 }
 
@@ -747,6 +822,39 @@ mod tests {
         assert_eq!(
             needs_missing_tool(&list(&["sh", "-c", "/usr/bin/curl x"])),
             Some("curl")
+        );
+    }
+
+    fn budget() -> Budget {
+        Budget {
+            profile: "release".into(),
+            deadline_ms: 800,
+            slowest: "redis".into(),
+            port: 8000,
+            health_port: None,
+            drain_ms: 5000,
+            grace_s: 2,
+            mercy_s: 3,
+        }
+    }
+
+    fn dockerfile_fields(text: &str) -> Vec<String> {
+        let mut findings = Vec::new();
+        dockerfile("Dockerfile", text, &budget(), &mut findings);
+        findings.into_iter().map(|f| f.field).collect()
+    }
+
+    #[test]
+    fn a_dockerfile_healthcheck_is_checked_in_the_last_stage() {
+        let good = "FROM rust AS build\nHEALTHCHECK CMD curl x\nFROM debian\n\
+                    HEALTHCHECK --interval=10s --timeout=5s CMD [\"vitals\", \"healthcheck\"]\n\
+                    ENTRYPOINT [\"vitals\"]\n";
+        assert!(dockerfile_fields(good).is_empty());
+        let bad = "FROM debian\nHEALTHCHECK --timeout=2s \\\n  CMD curl -f http://127.0.0.1:8000/health/ready\n\
+                   ENTRYPOINT [\"vitals\"]\n";
+        assert_eq!(
+            dockerfile_fields(bad),
+            ["HEALTHCHECK", "HEALTHCHECK --timeout"]
         );
     }
 

@@ -70,6 +70,7 @@ fn each_kind_of_mistake_is_found_in_its_manifest() {
         ("bad/compose-timeout.yml", &["healthcheck.timeout"]),
         ("bad/compose-curl.yml", &["healthcheck.test"]),
         ("bad/compose-grace.yml", &["stop_grace_period"]),
+        ("bad/Dockerfile", &["HEALTHCHECK", "HEALTHCHECK --timeout"]),
     ] {
         assert_eq!(fields(file, &b), expected, "{file}");
     }
@@ -83,6 +84,7 @@ fn good_manifests_and_the_projects_own_are_silent() {
         .map(|e| e.unwrap().path())
         .chain([
             root().join("docker-compose.yml"),
+            root().join("Dockerfile"),
             root().join("tests/probes/good/all-kinds.yaml"),
             root().join("tests/probes/good/compose.yml"),
         ])
