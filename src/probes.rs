@@ -113,7 +113,7 @@ impl Budget {
 /// grace period, and a compose service's healthcheck.
 #[derive(Debug, Clone)]
 pub struct Recommended {
-    /// `startupProbe`, `livenessProbe`, `readinessProbe`, at the container's indentation 0.
+    /// `startupProbe`, `livenessProbe`, `readinessProbe`, unindented.
     pub container: String,
     /// `terminationGracePeriodSeconds`, for the pod spec.
     pub pod: String,
@@ -755,11 +755,6 @@ pub fn run(args: &[String]) -> ExitCode {
 /// The printed recommendation, with its derivation up front.
 pub fn render(b: &Budget) -> String {
     let r = recommend(b);
-    let indent = |text: &str, by: usize| {
-        text.lines()
-            .map(|l| format!("{}{l}\n", " ".repeat(by)))
-            .collect::<String>()
-    };
     format!(
         "# Probe settings for vitals, profile \"{}\": longest check deadline {} ms ({}),\n\
          # health.drain_ms {}, Rocket shutdown grace {} s + mercy {} s, probes on port {}.\n\
@@ -773,9 +768,9 @@ pub fn render(b: &Budget) -> String {
         b.grace_s,
         b.mercy_s,
         b.probe_port(),
-        indent(&r.container, 0),
-        indent(&r.pod, 0),
-        indent(&r.compose, 0),
+        r.container,
+        r.pod,
+        r.compose,
     )
 }
 

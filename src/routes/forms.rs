@@ -14,6 +14,7 @@ use rocket::response::{self, Responder};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::Service;
 use crate::access::Viewer;
 use crate::checks::{CheckMap, Entry, Report, Verdict};
 use crate::logging::rfc3339;
@@ -101,7 +102,7 @@ pub(crate) struct Answer {
     /// The form asked for.
     pub form: Form,
     /// `serviceId` and `version` for health+json.
-    pub service: (&'static str, &'static str),
+    pub service: Service,
 }
 
 impl Answer {
@@ -161,8 +162,8 @@ impl Answer {
         };
         let mut body = Map::new();
         body.insert("status".into(), status.into());
-        body.insert("version".into(), self.service.1.into());
-        body.insert("serviceId".into(), self.service.0.into());
+        body.insert("version".into(), self.service.version.into());
+        body.insert("serviceId".into(), self.service.id.into());
         if self.draining() {
             body.insert("notes".into(), json!(["draining"]));
         }

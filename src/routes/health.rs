@@ -34,7 +34,7 @@ fn answer(
         excluded: Vec::new(),
         viewer,
         form,
-        service: (service.id, service.version),
+        service: *service,
     }
 }
 
