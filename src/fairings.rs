@@ -1,18 +1,71 @@
-//! Cross-cutting fairings: [`RequestLogger`] (one line per request; check runs log their own
-//! line from the engine) and [`NoStore`] (`Cache-Control: no-store` on every answer made for
-//! probes or people).
+//! Fairings for vitals' own answers: [`RequestLogger`] (one line per request; check runs log
+//! their own line from the engine) and [`NoStore`] (`Cache-Control: no-store` on every answer
+//! made for probes or people).
+//!
+//! Rocket's fairings see every request of the app, so a host app's answers would pass through
+//! them too. vitals marks its own routes ([`own`]) and these fairings, like the metrics
+//! recorder, touch only answers from a marked route, unless the host asked for its own
+//! requests to be logged and counted ([`Scope::everything`]). The standalone service's every
+//! answer is its own.
 
 use std::time::Instant;
 
 use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::Header;
-use rocket::{Data, Request, Response};
+use rocket::{Data, Request, Response, Route};
+
+/// What marks a route's name as vitals' own.
+const MARK: &str = "vitals::";
+
+/// Marks `routes` as vitals' own: their names gain the `vitals::` prefix (shown so in Rocket's
+/// launch log), which [`own_name`] strips again.
+pub(crate) fn own(routes: Vec<Route>) -> Vec<Route> {
+    routes
+        .into_iter()
+        .map(|mut route| {
+            let name = route.name.as_deref().unwrap_or("-");
+            route.name = Some(format!("{MARK}{name}").into());
+            route
+        })
+        .collect()
+}
+
+/// The name of the vitals route that answered `req`; `None` for a host's route or none.
+pub(crate) fn own_name<'r>(req: &'r Request<'_>) -> Option<&'r str> {
+    req.route()?.name.as_deref()?.strip_prefix(MARK)
+}
+
+/// Which requests the logger and the metrics recorder see.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope {
+    /// Every request of the app (the standalone service, or a host that asked), not only
+    /// those answered by vitals' routes.
+    pub everything: bool,
+    /// Every answer is vitals' own (the standalone service: its catchers too).
+    pub standalone: bool,
+}
+
+impl Scope {
+    /// The label for `req`'s route in logs and metrics, or `None` when it is not in scope:
+    /// vitals' route names bare, a host's own names, `unmatched` when no route answered.
+    pub fn label<'r>(&self, req: &'r Request<'_>) -> Option<&'r str> {
+        match own_name(req) {
+            Some(name) => Some(name),
+            None if self.everything => Some(
+                req.route()
+                    .and_then(|r| r.name.as_deref())
+                    .unwrap_or("unmatched"),
+            ),
+            None => None,
+        }
+    }
+}
 
 /// When the request arrived; kept in the request's local cache.
 struct Arrival(Instant);
 
-/// Logs each request's outcome and time.
-pub(crate) struct RequestLogger;
+/// Logs each request's outcome and time, for the requests in its [`Scope`].
+pub(crate) struct RequestLogger(pub Scope);
 
 #[rocket::async_trait]
 impl Fairing for RequestLogger {
@@ -24,17 +77,20 @@ impl Fairing for RequestLogger {
     }
 
     async fn on_request(&self, req: &mut Request<'_>, _: &mut Data<'_>) {
+        // The route is not known yet; the arrival time is cheap to keep for every request.
         req.local_cache(|| Arrival(Instant::now()));
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
+        let Some(route) = self.0.label(req) else {
+            return;
+        };
         let took_ms = req
             .local_cache(|| Arrival(Instant::now()))
             .0
             .elapsed()
             .as_secs_f64()
             * 1e3;
-        let route = req.route().and_then(|r| r.name.as_deref()).unwrap_or("-");
         log::info!(
             target: "vitals::http",
             method = req.method().as_str(),
@@ -47,8 +103,9 @@ impl Fairing for RequestLogger {
     }
 }
 
-/// Sets `Cache-Control: no-store` on JSON and HTML answers: a cached health answer is a lie.
-pub(crate) struct NoStore;
+/// Sets `Cache-Control: no-store` on vitals' JSON, text and HTML answers: a cached health
+/// answer is a lie. A host's answers keep their own caching headers.
+pub(crate) struct NoStore(pub Scope);
 
 #[rocket::async_trait]
 impl Fairing for NoStore {
@@ -59,7 +116,10 @@ impl Fairing for NoStore {
         }
     }
 
-    async fn on_response<'r>(&self, _: &'r Request<'_>, res: &mut Response<'r>) {
+    async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
+        if !self.0.standalone && own_name(req).is_none() {
+            return;
+        }
         // The raw header, not `content_type()`: parsing a media type on every answer showed
         // up in the liveness profile. Every form of a probe answer, the page and errors.
         let fresh_only = res.headers().get_one("Content-Type").is_some_and(|ct| {
@@ -78,9 +138,9 @@ impl Fairing for NoStore {
     }
 }
 
-/// Attaches [`RequestLogger`] and [`NoStore`].
-pub(crate) fn stage() -> AdHoc {
-    AdHoc::on_ignite("Fairings", |rocket| async {
-        rocket.attach(RequestLogger).attach(NoStore)
+/// Attaches [`RequestLogger`] and [`NoStore`] for `scope`.
+pub(crate) fn stage(scope: Scope) -> AdHoc {
+    AdHoc::on_ignite("Fairings", move |rocket| async move {
+        rocket.attach(RequestLogger(scope)).attach(NoStore(scope))
     })
 }

@@ -343,7 +343,7 @@ fn age(now: SystemTime, then: SystemTime) -> String {
 
 /// `/status`, `/status/login` and the stylesheet (not `/`).
 pub(crate) fn page_routes() -> Vec<rocket::Route> {
-    routes![status, login, stylesheet]
+    crate::fairings::own(routes![status, login, stylesheet])
 }
 
 /// Mounts `/status` and its stylesheet at `base`, and for the standalone service `/`, which
@@ -355,7 +355,7 @@ pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
             .manage(Links::under(&base))
             .mount(base.as_str(), page_routes());
         match standalone {
-            true => rocket.mount("/", routes![index]),
+            true => rocket.mount("/", crate::fairings::own(routes![index])),
             false => rocket,
         }
     })

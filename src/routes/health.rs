@@ -160,5 +160,5 @@ struct Summary {
 
 /// The routes of this module.
 pub(super) fn routes() -> Vec<Route> {
-    routes![live, ready, ready_one, startup, summary]
+    crate::fairings::own(routes![live, ready, ready_one, startup, summary])
 }

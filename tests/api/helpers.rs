@@ -162,7 +162,7 @@ impl log::Log for CaptureLogger {
 }
 
 /// Installs the capturing logger once, before any Rocket installs its own.
-fn capture_logs() {
+pub fn capture_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         log::set_logger(&CaptureLogger).expect("no logger installed before");
