@@ -3,16 +3,17 @@
 //! On SIGTERM or SIGINT the signal task marks [`Lifecycle`] draining (readiness answers 503
 //! `draining` at once; liveness and startup stay 200), keeps serving for `health.drain_ms` so
 //! load balancers notice, then asks Rocket for its graceful shutdown (grace, then mercy). A
-//! second signal during the drain cuts it short. Rocket's own signal handling is turned off in
-//! [`configure`]: it would stop accepting connections at the first signal, leaving no window.
+//! second signal during the drain cuts it short. With the drain on, Rocket's own signal
+//! handling is turned off in [`take_signals`] (it would stop accepting connections at the first
+//! signal, leaving no window) and that is logged once; Rocket's `grace` and `mercy` stay the
+//! app's. With the drain off, Rocket's signal handling is left exactly as the app set it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::fairing::AdHoc;
-use rocket::figment::Figment;
-use rocket::Shutdown;
+use rocket::{Build, Rocket, Shutdown};
 
 use crate::config::Settings;
 
@@ -35,11 +36,24 @@ impl Lifecycle {
     }
 }
 
-/// Turns off Rocket's own `ctrlc` and signal handling: the signal task below owns them.
-pub(crate) fn configure(figment: Figment) -> Figment {
-    figment
+/// Turns off Rocket's own `ctrlc` and signal handling, which the signal task takes over, and
+/// says so once. Must run in an ignite fairing: Rocket reads its configuration after them.
+pub(crate) fn take_signals(rocket: Rocket<Build>, drain_ms: u64) -> Rocket<Build> {
+    let figment = rocket.figment();
+    let grace: u32 = figment.extract_inner("shutdown.grace").unwrap_or(2);
+    let mercy: u32 = figment.extract_inner("shutdown.mercy").unwrap_or(3);
+    log::info!(
+        target: "vitals::shutdown",
+        "vitals handles SIGTERM and SIGINT: readiness drains for {drain_ms} ms, then Rocket shuts \
+         down gracefully (grace {grace} s, mercy {mercy} s, the app's own); Rocket's \
+         shutdown.ctrlc and shutdown.signals are turned off (Vitals::drain_on_signal(false) \
+         leaves them to Rocket)"
+    );
+    let figment = figment
+        .clone()
         .merge(("shutdown.ctrlc", false))
-        .merge(("shutdown.signals", Vec::<String>::new()))
+        .merge(("shutdown.signals", Vec::<String>::new()));
+    rocket.configure(figment)
 }
 
 /// Drains: readiness withdraws now, Rocket is told to shut down after `window`, or at once when
