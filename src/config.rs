@@ -1,15 +1,18 @@
 //! Configuration: the figment the service is built from and the typed [`Settings`] it reads.
 //!
-//! Sources, lowest to highest: Rocket's defaults, `Rocket.toml` (`[default]`, then the selected
-//! profile, `[debug]` or `[release]`), `ROCKET_*` variables, then `DATABASE_URL` and `REDIS_URL`,
-//! which override the pool URLs in every profile. Pools read their own tables
+//! Sources, lowest to highest: Rocket's defaults, vitals' built-in defaults (the shipped
+//! `Rocket.toml`, compiled in, so the service runs from any directory), the `Rocket.toml` found
+//! at run time (`[default]`, then the selected profile, `[debug]` or `[release]`), `ROCKET_*`
+//! variables, then `DATABASE_URL` and `REDIS_URL`, which override the pool URLs in every
+//! profile. A host app's figment is its own; [`with_defaults`] lays the built-in `health`
+//! values of its profile beneath it. Pools read their own tables
 //! (`databases.postgres`, `databases.redis`) through rocket_db_pools; this module owns `health`.
 //! It checks each value on its own; whether a check name exists is the registry's business.
 
 use std::collections::BTreeMap;
 
-use figment::providers::Env;
-use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Profile};
 use serde::Deserialize;
 
 use crate::access::Details;
@@ -19,12 +22,29 @@ use crate::redact::Secret;
 /// a minute is no longer a health check.
 const MAX_TIMEOUT_MS: u64 = 60_000;
 
-/// The figment `vitals::rocket()` builds from: Rocket's own (`Rocket.toml`, `ROCKET_*`), with
-/// `DATABASE_URL` and `REDIS_URL` mapped onto the pool URLs.
+/// Every default, per profile: the shipped `Rocket.toml`, compiled in.
+const BUILT_IN: &str = include_str!("../Rocket.toml");
+
+/// The figment `vitals::rocket()` builds from: Rocket's own sources (defaults, `Rocket.toml`,
+/// `ROCKET_*`) with vitals' built-in defaults beneath the file, and `DATABASE_URL` and
+/// `REDIS_URL` mapped onto the pool URLs.
+///
+/// ```
+/// let figment = vitals::figment().merge(("health.timeout_ms", 200));
+/// let timeout: u64 = figment.extract_inner("health.timeout_ms").unwrap();
+/// assert_eq!(timeout, 200);
+/// ```
 pub fn figment() -> Figment {
-    // `.global()` makes the variables win over every profile; without it a `[debug]` or
-    // `[release]` URL in Rocket.toml would beat the environment.
-    rocket::Config::figment()
+    // As `rocket::Config::figment()`, with the built-in defaults beneath the file.
+    let file = Env::var_or("ROCKET_CONFIG", "Rocket.toml");
+    let profile = Profile::from_env_or("ROCKET_PROFILE", rocket::Config::DEFAULT_PROFILE);
+    Figment::from(rocket::Config::default())
+        .merge(Toml::string(BUILT_IN).nested())
+        .merge(Toml::file(file).nested())
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .select(profile)
+        // `.global()` makes the variables win over every profile; without it a `[debug]` or
+        // `[release]` URL in Rocket.toml would beat the environment.
         .merge(
             Env::raw()
                 .only(&["DATABASE_URL"])
@@ -37,6 +57,27 @@ pub fn figment() -> Figment {
                 .map(|_| "databases.redis.url".into())
                 .global(),
         )
+}
+
+/// `figment` with the built-in `health` values of its profile beneath it: a host app gets the
+/// standalone service's `debug` and `release` defaults unless its own configuration says
+/// otherwise (any profile of it, `[default]` included).
+pub(crate) fn with_defaults(figment: &Figment) -> Figment {
+    let profile = figment.profile().clone();
+    let built_in = Figment::from(Toml::string(BUILT_IN).nested())
+        .select(profile.clone())
+        .find_value("health");
+    let layered = match built_in {
+        Ok(health) => Figment::from(Serialized::defaults(Health { health })),
+        Err(_) => Figment::new(),
+    };
+    layered.merge(figment.clone()).select(profile)
+}
+
+/// The `health` key alone, for [`with_defaults`].
+#[derive(serde::Serialize)]
+struct Health {
+    health: figment::value::Value,
 }
 
 /// Everything vitals itself reads from configuration; Rocket's and the pools' keys are theirs.
