@@ -2,14 +2,16 @@
 //! `/metrics` on a port served by a thread and a Tokio runtime of their own, so no handler of
 //! a host app (CPU-bound, blocking, or just many) can hold a probe up.
 //!
-//! Rocket 0.5 serves each port it binds on its own runtime and turns hyper's header read
-//! timeout off, so this listener is hyper's HTTP/1 server directly. Each request goes through
+//! Rocket 0.5 turns hyper's header read timeout off and offers no second port, so this
+//! listener is hyper's HTTP/1 server directly. Check runs never run here: they live on the
+//! engine's own runtime, so a check that blocks cannot stall this thread. Each request goes through
 //! a second Rocket instance that shares the engine, metrics and lifecycle with the app's and
 //! mounts only the health routes, dispatched in process by Rocket's local client. The listener
 //! bounds what slow clients can hold: a request head must arrive within [`HEAD_TIMEOUT`], a
 //! body is never read (no health endpoint takes one), and an accept that fails for want of
-//! file descriptors backs off instead of spinning. The process's soft open-file limit is
-//! raised to its hard limit at start ([`raise_open_files`]).
+//! file descriptors backs off instead of spinning. With the port set, the process's soft
+//! open-file limit is raised to its hard limit at ignite ([`raise_open_files`]): the one
+//! process-wide change vitals makes, logged, and only when this setting asks for it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use tokio::sync::watch;
 use crate::access::Policy;
 use crate::checks::Health;
 use crate::config::Settings;
+use crate::fairings::Scope;
 use crate::metrics::Metrics;
 use crate::routes::Service;
 use crate::shutdown::Lifecycle;
@@ -46,6 +49,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// the listener's thread at liftoff and stops it at shutdown.
 pub(crate) fn stage(port: u16, base: String) -> AdHoc {
     AdHoc::try_on_ignite("Health Listener", move |rocket| async move {
+        raise_open_files();
         let address = rocket::Config::from(rocket.figment()).address;
         let socket = match std::net::TcpListener::bind((address, port)) {
             Ok(socket) => socket,
@@ -109,6 +113,12 @@ fn start(
     }
 }
 
+/// Every answer of the health Rocket is vitals' own.
+const EVERY_ANSWER: Scope = Scope {
+    everything: true,
+    standalone: true,
+};
+
 /// A Rocket with only the health routes and the app's shared state.
 fn health_rocket(app: &Rocket<Orbit>, base: &str) -> Option<Rocket<Build>> {
     let figment = app.figment().clone().merge(("port", 0));
@@ -124,9 +134,9 @@ fn health_rocket(app: &Rocket<Orbit>, base: &str) -> Option<Rocket<Build>> {
         .mount(base, crate::status_page::page_routes())
         .mount(base, crate::metrics::metrics_routes())
         .register(base, crate::error::catchers())
-        .attach(crate::fairings::RequestLogger)
-        .attach(crate::fairings::NoStore)
-        .attach(crate::metrics::Recorder);
+        .attach(crate::fairings::RequestLogger(EVERY_ANSWER))
+        .attach(crate::fairings::NoStore(EVERY_ANSWER))
+        .attach(crate::metrics::Recorder(EVERY_ANSWER));
     Some(rocket)
 }
 
@@ -136,11 +146,6 @@ async fn serve(
     socket: std::net::TcpListener,
     mut stopped: watch::Receiver<bool>,
 ) {
-    // Checks run here too: a run started from the app's port then waits on this runtime,
-    // never the other way round.
-    if let Some(health) = rocket.state::<Health>() {
-        health.run_checks_on(tokio::runtime::Handle::current());
-    }
     let client = match Client::untracked(rocket).await {
         Ok(client) => Arc::new(client),
         Err(e) => {

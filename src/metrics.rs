@@ -15,6 +15,7 @@ use rocket::http::ContentType;
 use rocket::{get, routes, Request, Response, State};
 
 use crate::checks::{Health, Outcome, Reason, Status};
+use crate::fairings::Scope;
 use crate::shutdown::Lifecycle;
 
 /// Histogram buckets in seconds: 50 µs (a pooled round trip on loopback) to 5 s (past any
@@ -33,8 +34,11 @@ pub(crate) struct Metrics {
     check_runs: IntCounterVec,
     check_failures: IntCounterVec,
     busy_pool: IntCounterVec,
+    check_overdue: IntGaugeVec,
     http_requests: IntCounterVec,
     ready: IntGauge,
+    /// The checks' names, for the gauges set at each scrape.
+    checks: std::sync::Arc<[std::sync::Arc<str>]>,
     draining: IntGauge,
 }
 
@@ -87,6 +91,14 @@ impl Metrics {
             ),
             &["check"],
         );
+        let check_overdue = IntGaugeVec::new(
+            Opts::new(
+                "vitals_check_overdue",
+                "1 while a run of the check is still going past its deadline (a check that \
+                 ignores it, e.g. by blocking its thread), else 0",
+            ),
+            &["check"],
+        );
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "vitals_http_requests_total",
@@ -97,9 +109,10 @@ impl Metrics {
         let ready = IntGauge::new("vitals_ready", "1 when the latest results make it ready");
         let draining = IntGauge::new("vitals_draining", "1 while draining before shutdown");
         // The names and options above are constants: failing here is a programming error.
-        let (check_critical, check_deadline) = (
+        let (check_critical, check_deadline, check_overdue) = (
             check_critical.expect("valid metric"),
             check_deadline.expect("valid metric"),
+            check_overdue.expect("valid metric"),
         );
         let (check_up, check_duration, check_runs, check_failures) = (
             check_up.expect("valid metric"),
@@ -122,6 +135,7 @@ impl Metrics {
             Box::new(check_runs.clone()),
             Box::new(check_failures.clone()),
             Box::new(busy_pool.clone()),
+            Box::new(check_overdue.clone()),
             Box::new(http_requests.clone()),
             Box::new(ready.clone()),
             Box::new(draining.clone()),
@@ -136,6 +150,7 @@ impl Metrics {
                 check_failures.with_label_values(&[check, reason.as_str()]);
             }
             busy_pool.with_label_values(&[check]);
+            check_overdue.with_label_values(&[check]);
             check_critical
                 .with_label_values(&[check])
                 .set(i64::from(critical));
@@ -150,9 +165,11 @@ impl Metrics {
             check_runs,
             check_failures,
             busy_pool,
+            check_overdue,
             http_requests,
             ready,
             draining,
+            checks: checks.iter().map(|&(name, _, _)| name.into()).collect(),
         }
     }
 
@@ -184,11 +201,17 @@ impl Metrics {
         self.http_requests.with_label_values(&[route, code]).inc();
     }
 
-    /// The exposition text (format 0.0.4), with the state gauges set from `ready` and
-    /// `draining`.
-    pub fn render(&self, ready: bool, draining: bool) -> String {
+    /// The exposition text (format 0.0.4), with the state gauges set from `ready`,
+    /// `draining` and the checks that are `overdue`.
+    pub fn render(&self, ready: bool, draining: bool, overdue: &[std::sync::Arc<str>]) -> String {
         self.ready.set(i64::from(ready && !draining));
         self.draining.set(i64::from(draining));
+        for check in self.checks.iter() {
+            let late = overdue.iter().any(|o| o == check);
+            self.check_overdue
+                .with_label_values(&[check])
+                .set(i64::from(late));
+        }
         let mut out = Vec::with_capacity(4096);
         // Encoding into a Vec cannot fail for the text format.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
@@ -215,14 +238,15 @@ fn metrics(
     lifecycle: &State<Lifecycle>,
 ) -> (ContentType, String) {
     let ready = health.latest_verdict().is_some_and(|v| v.is_serving());
-    let text = metrics.render(ready, lifecycle.is_draining());
+    let text = metrics.render(ready, lifecycle.is_draining(), &health.overdue());
     let content_type =
         ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
     (content_type, text)
 }
 
-/// Counts each answered request by route name and status.
-pub(crate) struct Recorder;
+/// Counts each answered request in its scope (vitals' own, unless the host asked for all) by
+/// route name and status.
+pub(crate) struct Recorder(pub Scope);
 
 #[rocket::async_trait]
 impl Fairing for Recorder {
@@ -237,24 +261,25 @@ impl Fairing for Recorder {
         let Some(metrics) = req.rocket().state::<Metrics>() else {
             return;
         };
-        let route = req.route().and_then(|r| r.name.as_deref());
-        metrics.record_request(route.unwrap_or("unmatched"), res.status().code);
+        if let Some(route) = self.0.label(req) {
+            metrics.record_request(route, res.status().code);
+        }
     }
 }
 
 /// `/metrics`.
 pub(crate) fn metrics_routes() -> Vec<rocket::Route> {
-    routes![metrics]
+    crate::fairings::own(routes![metrics])
 }
 
 /// Attaches the [`Recorder`] and mounts `/metrics` at `base`; [`Metrics`] itself is managed
 /// with the engine, whose runs feed it.
-pub(crate) fn stage(base: &str) -> AdHoc {
+pub(crate) fn stage(base: &str, scope: Scope) -> AdHoc {
     let base = base.to_owned();
     AdHoc::on_ignite("Metrics", move |rocket| async move {
         rocket
-            .attach(Recorder)
-            .mount(base.as_str(), routes![metrics])
+            .attach(Recorder(scope))
+            .mount(base.as_str(), metrics_routes())
     })
 }
 
@@ -272,7 +297,7 @@ mod tests {
 
     #[test]
     fn deadlines_and_criticality_are_exposed_for_alerting() {
-        let text = Metrics::new(&checks(&["database", "redis"])).render(true, false);
+        let text = Metrics::new(&checks(&["database", "redis"])).render(true, false, &[]);
         assert!(
             text.contains("vitals_check_deadline_seconds{check=\"redis\"} 0.8\n"),
             "{text}"
@@ -296,7 +321,7 @@ mod tests {
     fn a_run_sets_up_counts_and_observes_seconds() {
         let m = Metrics::new(&checks(&["database", "redis"]));
         m.record_run("redis", &run(Status::Timeout, 800.0, false));
-        let text = m.render(false, false);
+        let text = m.render(false, false, &[]);
         assert!(
             text.contains("vitals_check_up{check=\"redis\"} 0\n"),
             "{text}"
@@ -317,7 +342,7 @@ mod tests {
 
     #[test]
     fn run_counters_start_at_zero_for_every_check_and_outcome() {
-        let text = Metrics::new(&checks(&["database", "redis"])).render(false, false);
+        let text = Metrics::new(&checks(&["database", "redis"])).render(false, false, &[]);
         for check in ["database", "redis"] {
             for outcome in ["ok", "error", "timeout"] {
                 let line = format!(
@@ -339,16 +364,16 @@ mod tests {
     #[test]
     fn a_run_beside_a_busy_pool_is_counted() {
         let m = Metrics::new(&checks(&["orders"]));
-        let text = m.render(true, false);
+        let text = m.render(true, false, &[]);
         assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 0\n"));
         m.record_run("orders", &run(Status::Ok, 1.0, true));
-        let text = m.render(true, false);
+        let text = m.render(true, false, &[]);
         assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 1\n"));
     }
 
     #[test]
     fn draining_is_never_ready() {
-        let text = Metrics::new(&[]).render(true, true);
+        let text = Metrics::new(&[]).render(true, true, &[]);
         assert!(text.contains("vitals_ready 0\n"));
         assert!(text.contains("vitals_draining 1\n"));
     }

@@ -6,6 +6,14 @@
 //! per check, whatever their number. A run is a spawned task bounded by its deadline that
 //! completes its own slot, logs its line and hands its outcome to the [`Recorder`] (metrics):
 //! callers only wait for it, and one that gives up loses nothing.
+//!
+//! In a running service every run is spawned on [`checks_runtime`], a runtime of vitals' own
+//! that is neither the app's workers nor the health listener's thread and is never shut down:
+//! a check that blocks its thread cannot stall liveness, and a connection a check opens (in a
+//! host's own pool, say) stays served until the process exits. Each caller bounds its own
+//! wait by the run's deadline plus [`BACKSTOP`] and [`CALLER_SLACK`], so no answer waits on a
+//! check that ignores its deadline; such a run stays the one in flight (no second run starts
+//! beside it) and shows as overdue until it ends.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -18,7 +26,7 @@ use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use super::registry::{Registered, Registry};
-use super::{Entry, Failure, Outcome, Reason, Report, Run, Status, Verdict};
+use super::{Check, Entry, Failure, Outcome, Reason, Report, Run, Status, Verdict};
 use crate::redact::Sanitiser;
 
 /// Completed runs kept per check for the status page.
@@ -28,7 +36,36 @@ pub(crate) const HISTORY_LEN: usize = 60;
 /// built-in kinds honour the deadline themselves so they can drop a half-used connection.
 const BACKSTOP: Duration = Duration::from_millis(20);
 
-type Shared_ = Shared<BoxFuture<'static, Arc<Outcome>>>;
+/// Slack past the backstop before a caller stops waiting for a run that its own task could
+/// not end (a check that blocks its thread): the caller answers `timeout` itself.
+const CALLER_SLACK: Duration = Duration::from_millis(10);
+
+/// Worker threads of [`checks_runtime`]: two, so one check that blocks a thread leaves the
+/// others running.
+const CHECK_WORKERS: usize = 2;
+
+/// A run in flight, as its callers wait for it.
+type InFlight = Shared<BoxFuture<'static, Arc<Outcome>>>;
+
+/// The runtime check runs are spawned on in a running service, made on first use. It is
+/// never shut down: a connection a check opened may be reused by a host's handlers until the
+/// process ends, and its I/O is driven here. `None` when it cannot be made (then runs are
+/// spawned on the asking request's runtime, as the engine's tests do).
+pub(crate) fn checks_runtime() -> Option<Handle> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(CHECK_WORKERS)
+                .thread_name("vitals-checks")
+                .enable_all()
+                .build()
+                .map_err(|e| log::error!(target: "vitals::check", "no runtime for checks: {e}"))
+                .ok()
+        })
+        .as_ref()
+        .map(|runtime| runtime.handle().clone())
+}
 
 /// Told of every completed run, from the run's own task (the metrics stage installs one).
 pub(crate) type Recorder = Arc<dyn Fn(&str, &Outcome) + Send + Sync>;
@@ -44,8 +81,8 @@ pub(crate) struct Health {
     recorder: Recorder,
     started: Arc<AtomicBool>,
     booted_at: SystemTime,
-    /// Where runs are spawned, when not on the asking request's runtime.
-    runs_on: Arc<OnceLock<Handle>>,
+    /// Where runs are spawned; the asking request's runtime when `None`.
+    runs_on: Option<Handle>,
 }
 
 impl std::fmt::Debug for Health {
@@ -63,7 +100,8 @@ struct Slot(Mutex<SlotState>);
 #[derive(Default)]
 struct SlotState {
     latest: Option<(Instant, Arc<Outcome>)>,
-    in_flight: Option<Shared_>,
+    /// The run in flight and its deadline.
+    in_flight: Option<(Instant, InFlight)>,
     history: VecDeque<Arc<Outcome>>,
     changed_at: Option<SystemTime>,
     runs: u64,
@@ -127,14 +165,32 @@ impl Health {
             recorder,
             started: Arc::new(AtomicBool::new(false)),
             booted_at: SystemTime::now(),
-            runs_on: Arc::default(),
+            runs_on: None,
         }
     }
 
-    /// Spawns every run from now on on `runtime` (the health listener's), so that neither a
-    /// run nor the connections it opens wait on a runtime the host app keeps busy.
-    pub fn run_checks_on(&self, runtime: Handle) {
-        let _ = self.runs_on.set(runtime);
+    /// Spawns every run on `runtime` (in a service, [`checks_runtime`]) instead of the asking
+    /// request's runtime.
+    pub fn spawning_on(mut self, runtime: Option<Handle>) -> Health {
+        self.runs_on = runtime;
+        self
+    }
+
+    /// The names of the checks whose run in flight has outlived its deadline (and the
+    /// backstop): a check that ignores its deadline, typically by blocking its thread.
+    pub fn overdue(&self) -> Vec<Arc<str>> {
+        let now = Instant::now();
+        self.slots
+            .iter()
+            .zip(&self.registry.checks)
+            .filter(|(slot, _)| {
+                slot.lock()
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|(deadline, _)| now > *deadline + BACKSTOP)
+            })
+            .map(|(_, check)| check.name.clone())
+            .collect()
     }
 
     /// The registered checks.
@@ -214,48 +270,74 @@ impl Health {
         }
     }
 
-    /// The outcome for the check at `index`: cached, shared or fresh.
+    /// The outcome for the check at `index`: cached, shared or fresh, and never later than
+    /// the run's deadline plus the backstop and [`CALLER_SLACK`].
     async fn outcome(&self, index: usize) -> Arc<Outcome> {
         let slot = &self.slots[index];
-        let run = {
+        let (deadline, run) = {
             let mut state = slot.lock();
             match (&state.latest, &state.in_flight) {
                 (Some((at, outcome)), _) if at.elapsed() < self.cache_for => {
                     return outcome.clone();
                 }
-                (_, Some(run)) => run.clone(),
+                (_, Some(in_flight)) => in_flight.clone(),
                 _ => {
-                    let run = self.start(index);
-                    state.in_flight = Some(run.clone());
-                    run
+                    let in_flight = self.start(index);
+                    state.in_flight = Some(in_flight.clone());
+                    in_flight
                 }
             }
         };
-        run.await
+        match tokio::time::timeout_at(deadline + BACKSTOP + CALLER_SLACK, run).await {
+            Ok(outcome) => outcome,
+            // The run's own task could not end it (its thread is blocked): it stays in flight,
+            // so no second run starts beside it, and this caller answers without it.
+            Err(_) => {
+                let timeout = self.registry.checks[index].timeout;
+                Arc::new(Outcome {
+                    status: Status::Timeout,
+                    duration_ms: timeout.as_millis() as f64,
+                    reason: Some(Reason::Timeout),
+                    error: Some(format!(
+                        "no answer within {} ms (the check is still running)",
+                        timeout.as_millis()
+                    )),
+                    busy_pool: false,
+                    finished_at: SystemTime::now(),
+                })
+            }
+        }
     }
 
     /// Spawns one run of the check at `index`. The task records the run wherever it is kept;
     /// the returned future only waits for it.
-    fn start(&self, index: usize) -> Shared_ {
+    fn start(&self, index: usize) -> (Instant, InFlight) {
         let Registered {
             name,
             check,
             timeout,
             ..
         } = &self.registry.checks[index];
-        let (name, check, timeout) = (name.clone(), check.clone(), *timeout);
-        let slot = self.slots[index].clone();
-        let sanitiser = self.sanitiser.clone();
-        let recorder = self.recorder.clone();
+        let (check, timeout) = (check.clone(), *timeout);
         // The deadline runs from the request that asked, not from when the task first runs:
         // on a busy runtime a spawned task can wait its turn for milliseconds.
         let started = Instant::now();
         let deadline = started + timeout;
+        let mut completion = Completion {
+            slot: self.slots[index].clone(),
+            name: name.clone(),
+            recorder: self.recorder.clone(),
+            started,
+            done: false,
+        };
+        let sanitiser = self.sanitiser.clone();
         let task = async move {
             let run = Run::new(deadline);
             // A panicking check is a failed run, not a slot stuck "in flight".
             let checked = AssertUnwindSafe(check.run(&run)).catch_unwind();
             let result = match tokio::time::timeout_at(deadline + BACKSTOP, checked).await {
+                // A check that blocked its thread past the deadline answered too late to count.
+                Ok(_) if Instant::now() > deadline + BACKSTOP => Err(Failure::timeout()),
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(Failure::error("the check panicked")),
                 Err(_) => Err(Failure::timeout()),
@@ -267,30 +349,94 @@ impl Health {
                 run.was_beside_busy_pool(),
                 &sanitiser,
             ));
-            slot.complete(outcome.clone());
-            log_run(&name, &outcome);
-            recorder(&name, &outcome);
+            completion.complete(outcome.clone());
             outcome
         };
-        let task = match self.runs_on.get() {
+        let task = match &self.runs_on {
             Some(runtime) => runtime.spawn(task),
             None => tokio::spawn(task),
         };
-        async move {
-            task.await.unwrap_or_else(|e| {
-                // Only a runtime shutting down cancels the task; nobody reads this then.
-                Arc::new(Outcome {
-                    status: Status::Error,
-                    duration_ms: 0.0,
-                    reason: Some(Reason::Other),
-                    error: Some(format!("check task ended: {e}")),
-                    busy_pool: false,
-                    finished_at: SystemTime::now(),
-                })
-            })
+        let in_flight = async move {
+            // A cancelled task has completed its slot already (see `Completion`).
+            task.await
+                .unwrap_or_else(|e| Arc::new(cancelled(format!("the check run ended: {e}"))))
+        };
+        (deadline, in_flight.boxed().shared())
+    }
+}
+
+/// Completes a run's slot, logs its line and records it, exactly once: with the run's outcome,
+/// or, when the task is dropped before that (its runtime went away), with an error, so that
+/// the next probe starts a fresh run instead of joining a dead one.
+struct Completion {
+    slot: Arc<Slot>,
+    name: Arc<str>,
+    recorder: Recorder,
+    started: Instant,
+    done: bool,
+}
+
+impl Completion {
+    fn complete(&mut self, outcome: Arc<Outcome>) {
+        self.done = true;
+        self.slot.complete(outcome.clone());
+        log_run(&self.name, &outcome);
+        (self.recorder)(&self.name, &outcome);
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut outcome = cancelled("the check run was cancelled".into());
+            outcome.duration_ms = self.started.elapsed().as_secs_f64() * 1e3;
+            self.complete(Arc::new(outcome));
         }
-        .boxed()
-        .shared()
+    }
+}
+
+/// The outcome of a run that never finished.
+fn cancelled(error: String) -> Outcome {
+    Outcome {
+        status: Status::Error,
+        duration_ms: 0.0,
+        reason: Some(Reason::Other),
+        error: Some(error),
+        busy_pool: false,
+        finished_at: SystemTime::now(),
+    }
+}
+
+/// Runs `check` once as the engine would (its deadline `timeout` from now, cancelled a few
+/// milliseconds later, a panic reported as a failure), without a server or a registry: for a
+/// host app's unit tests of its own checks. The text is the check's own, not yet sanitised.
+///
+/// ```
+/// use std::time::Duration;
+/// use vitals::{Check, Failure, Run};
+///
+/// struct AlwaysDown;
+///
+/// #[rocket::async_trait]
+/// impl Check for AlwaysDown {
+///     async fn run(&self, _: &Run) -> Result<(), Failure> {
+///         Err(Failure::error("down for maintenance"))
+///     }
+/// }
+///
+/// # rocket::async_test(async {
+/// let result = vitals::check_once(&AlwaysDown, Duration::from_millis(100)).await;
+/// assert_eq!(result.unwrap_err().text(), "down for maintenance");
+/// # });
+/// ```
+pub async fn check_once(check: &impl Check, timeout: Duration) -> Result<(), Failure> {
+    let deadline = Instant::now() + timeout;
+    let run = Run::new(deadline);
+    let checked = AssertUnwindSafe(check.run(&run)).catch_unwind();
+    match tokio::time::timeout_at(deadline + BACKSTOP, checked).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(Failure::error("the check panicked")),
+        Err(_) => Err(Failure::timeout()),
     }
 }
 
@@ -320,10 +466,14 @@ fn outcome(
 ) -> Outcome {
     let (status, reason, error) = match result {
         Ok(()) => (Status::Ok, None, None),
+        // The engine words a bare timeout; a check's own words are kept.
         Err(f) if f.reason() == Reason::Timeout => (
             Status::Timeout,
             Some(Reason::Timeout),
-            Some(format!("no answer within {} ms", timeout.as_millis())),
+            Some(match f.text() {
+                "" => format!("no answer within {} ms", timeout.as_millis()),
+                text => sanitiser.clean(text),
+            }),
         ),
         Err(f) => (
             Status::Error,
