@@ -3,7 +3,8 @@
 //! - [`Check`]: the trait every check implements, built in, declared or a host app's own.
 //! - `registry`: the named checks of one service, assembled at ignite.
 //! - `engine`: `Health`, which runs checks, shares in-flight runs, caches and keeps history.
-//! - one file per built-in kind: `postgres`, `redis`, `tcp`, `http`.
+//! - one file per built-in kind: `postgres`, `redis`, `tcp`, `http`; `rocket_db`, any
+//!   rocket_db_pools database.
 //!
 //! Routes turn a `Report` into HTTP; this module knows nothing of requests.
 
@@ -13,6 +14,7 @@ mod net;
 pub(crate) mod postgres;
 pub(crate) mod redis;
 mod registry;
+pub(crate) mod rocket_db;
 mod tcp;
 
 use std::future::Future;
@@ -26,7 +28,8 @@ use tokio::time::Instant;
 
 use crate::config::CheckSettings;
 
-pub(crate) use engine::{Health, History, Recorder};
+pub use engine::check_once;
+pub(crate) use engine::{checks_runtime, Health, History, Recorder};
 pub(crate) use registry::{Registry, Source};
 
 /// One dependency check. vitals runs it when a probe asks, at most once at a time, bounded by
@@ -134,6 +137,25 @@ impl Reason {
             _ => Reason::Other,
         }
     }
+
+    /// The reason an error means, from the first error in its source chain whose type vitals
+    /// knows (an I/O error, a deadline that passed, an sqlx error); `other` when none is.
+    pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Reason {
+        let mut next = Some(error);
+        while let Some(e) = next {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Reason::of_io(io);
+            }
+            if e.is::<tokio::time::error::Elapsed>() {
+                return Reason::Timeout;
+            }
+            if let Some(sqlx) = e.downcast_ref::<sqlx::Error>() {
+                return postgres::reason_of(sqlx);
+            }
+            next = e.source();
+        }
+        Reason::Other
+    }
 }
 
 impl std::fmt::Display for Reason {
@@ -144,6 +166,29 @@ impl std::fmt::Display for Reason {
 
 /// Why a check run failed: a [`Reason`] and a text for people (sanitised before anyone
 /// sees it). Reason `timeout` makes the run's status `timeout`; any other, `error`.
+///
+/// `?` turns any error into a `Failure` (see [`Failure::of`]):
+///
+/// ```
+/// use vitals::{Check, Failure, Reason, Run};
+///
+/// struct Spool;
+///
+/// #[rocket::async_trait]
+/// impl Check for Spool {
+///     async fn run(&self, _: &Run) -> Result<(), Failure> {
+///         std::fs::metadata("/no/such/spool")?; // an io::Error: reason `other` (not found)
+///         Ok(())
+///     }
+/// }
+///
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// assert_eq!(Failure::from(refused).reason(), Reason::Refused);
+/// ```
+///
+/// NOTE: `Failure` does not implement `std::error::Error` itself: Rust's coherence rules allow
+/// a type either that or `From<E>` for every error `E` (which `?` needs), not both. Where an
+/// error type is wanted, `Box<dyn Error + Send + Sync>` takes a `Failure` through `From`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     reason: Reason,
@@ -170,9 +215,25 @@ impl Failure {
         Failure::new(Reason::Other, text)
     }
 
-    /// No answer before the deadline (status `timeout`; the engine words the text).
+    /// No answer before the deadline (status `timeout`; the engine words the text). A
+    /// `Failure::new(Reason::Timeout, text)` keeps its own text instead.
     pub fn timeout() -> Failure {
         Failure::new(Reason::Timeout, "")
+    }
+
+    /// A failure described by `error` and its sources (`"query failed: connection refused"`),
+    /// with the reason the first error of a type vitals knows means ([`Reason::of_error`]).
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Failure {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(e) = source {
+            let more = e.to_string();
+            if !more.is_empty() && !text.contains(&more) {
+                text = format!("{text}: {more}");
+            }
+            source = e.source();
+        }
+        Failure::new(Reason::of_error(error), text)
     }
 
     /// Its reason.
@@ -186,6 +247,18 @@ impl Failure {
     }
 }
 
+impl<E: std::error::Error + 'static> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure::of(&error)
+    }
+}
+
+impl From<Failure> for Box<dyn std::error::Error + Send + Sync> {
+    fn from(failure: Failure) -> Self {
+        format!("{}: {}", failure.reason, failure.text).into()
+    }
+}
+
 /// One run of a check: its deadline, and what the check noticed on the way.
 #[derive(Debug)]
 pub struct Run {
@@ -194,7 +267,9 @@ pub struct Run {
 }
 
 impl Run {
-    pub(crate) fn new(deadline: Instant) -> Run {
+    /// A run that must be over by `deadline`, for testing a check by hand; see also
+    /// [`check_once`](crate::check_once).
+    pub fn new(deadline: Instant) -> Run {
         Run {
             deadline,
             beside_busy_pool: AtomicBool::new(false),

@@ -121,15 +121,22 @@ fn is_dead_connection(e: &sqlx::Error) -> bool {
 
 /// The failure an sqlx error means, with its reason by error kind or SQLSTATE.
 fn failure(e: sqlx::Error) -> Failure {
-    let reason = match &e {
-        sqlx::Error::PoolTimedOut => return Failure::timeout(),
+    match reason_of(&e) {
+        Reason::Timeout => Failure::timeout(),
+        reason => Failure::new(reason, e),
+    }
+}
+
+/// The reason an sqlx error means, by error kind or SQLSTATE.
+pub(super) fn reason_of(e: &sqlx::Error) -> Reason {
+    match e {
+        sqlx::Error::PoolTimedOut => Reason::Timeout,
         sqlx::Error::Io(io) => Reason::of_io(io),
         sqlx::Error::Protocol(_) => Reason::Protocol,
         sqlx::Error::PoolClosed => Reason::Unavailable,
         sqlx::Error::Database(db) => db.code().map_or(Reason::Other, |c| reason_of_sqlstate(&c)),
         _ => Reason::Other,
-    };
-    Failure::new(reason, e)
+    }
 }
 
 /// The reason a SQLSTATE code means.

@@ -29,7 +29,13 @@ pub(crate) enum Source {
     ManagedRedis,
     /// A check object made by a host app (or by the crate from a host's pool).
     Ready(Arc<dyn Check>),
+    /// A check made at ignite from the app's managed state (a rocket_db_pools database); the
+    /// error says what is missing.
+    Fetched(Arc<Fetch>),
 }
+
+/// Makes a check from the app's managed state, once its pool fairings have run.
+pub(crate) type Fetch = dyn Fn(&Rocket<Build>) -> Result<Arc<dyn Check>, String> + Send + Sync;
 
 /// One enabled check with its resolved settings.
 pub(crate) struct Registered {
@@ -115,6 +121,9 @@ impl Registry {
                 Source::ManagedPostgres => managed_postgres(rocket)?,
                 Source::ManagedRedis => managed_redis(rocket)?,
                 Source::Ready(check) => check.clone(),
+                Source::Fetched(fetch) => {
+                    fetch(rocket).map_err(|why| format!("check '{name}': {why}"))?
+                }
             };
             checks.push(registered_check(name, check, settings));
         }
@@ -223,8 +232,9 @@ fn managed_postgres(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {
 
 fn managed_redis(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {
     let cache = Cache::fetch(rocket).ok_or("the Redis pool (databases.redis) did not start")?;
-    let secrets = url_secrets(&pool_url(rocket, "redis"));
-    let pool = RedisPool::Managed(cache.pool.clone());
+    let url = pool_url(rocket, "redis");
+    let secrets = url_secrets(&url);
+    let pool = RedisPool::Managed(cache.pool.clone()).at(&url);
     Ok(Arc::new(RedisCheck::new(pool, secrets)))
 }
 
