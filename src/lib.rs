@@ -3,52 +3,65 @@
 //! It answers liveness, readiness and startup probes honestly (every check has a deadline and
 //! says why it failed) and cheaply (concurrent probes share one check run; results can be
 //! cached for `health.cache_ms`). Run on its own (`vitals serve`) it watches Postgres and
-//! Redis; attached to a host app it checks whatever that app registers or declares.
+//! Redis; attached to a host app it checks the app's rocket_db_pools databases and whatever
+//! else the app registers or declares.
 //!
 //! ```no_run
 //! use rocket::{get, launch, routes};
+//! use rocket_db_pools::{deadpool_redis, Connection, Database};
 //! use vitals::Vitals;
 //!
+//! #[derive(Database)]
+//! #[database("cache")]
+//! struct Cache(deadpool_redis::Pool);
+//!
 //! #[get("/hello")]
-//! fn hello() -> &'static str { "hello" }
+//! fn hello(_cache: Connection<Cache>) -> &'static str { "hello" }
 //!
 //! #[launch]
 //! fn rocket() -> _ {
-//!     let pool = sqlx::PgPool::connect_lazy("postgres://app@db/app").unwrap();
-//!     rocket::build().mount("/", routes![hello]).attach(
-//!         Vitals::new()
-//!             .postgres("database", pool)
-//!             .check_fn("queue", || async { Ok::<(), String>(()) }),
-//!     )
+//!     rocket::build()
+//!         .attach(Cache::init())
+//!         .mount("/", routes![hello])
+//!         .attach(
+//!             Vitals::new()
+//!                 .database::<Cache>("cache") // PING through the app's own pool
+//!                 .check_fn("queue", || async { Ok::<(), String>(()) }),
+//!         )
 //! }
 //! ```
 //!
 //! The public surface: [`Vitals`] (attach, register checks), the [`Check`] trait with [`Run`],
-//! [`Failure`] and [`Reason`]; [`rocket`], [`build`] and [`figment`] for the standalone service and its
-//! tests. Module map (all internal):
-//! - `config`: the figment (Rocket.toml, env overrides) and typed settings.
+//! [`Failure`] and [`Reason`], [`check_once`] for a check's unit tests, [`Lifecycle`] for the
+//! app's own handlers, [`PgLazy`] (a lazily connecting sqlx 0.8 Postgres pool for
+//! rocket_db_pools), and [`rocket`], [`build`] and [`figment`] for the standalone service and
+//! its tests. Module map (all internal):
+//! - `config`: the figment (built-in defaults, Rocket.toml, env overrides) and typed settings.
 //! - `pools`: the standalone service's Postgres (`Db`) and Redis (`Cache`) pools, both lazy.
-//! - `checks`: the trait, the registry, the engine, one file per kind.
+//! - `checks`: the trait, the registry, the engine and its runtime, one file per kind.
 //! - `redact`: the one path dependency text takes before anyone sees it.
 //! - `routes`: the health endpoints; `error`: refusals and JSON catchers.
 //! - `status_page`: `/status`, the HTML view for people.
-//! - `fairings`: request logging, `Cache-Control`.
+//! - `fairings`: request logging and `Cache-Control`, for vitals' own routes.
 //! - `metrics`: Prometheus registry, its recorder and `/metrics`.
 //! - `shutdown`: the lifecycle (serving, draining) and the signal task.
 //! - `listener`: the health endpoints' own port, thread and runtime (`health.port`).
-//! - [`logging`]: text or JSON log lines; [`healthcheck`]: the `vitals healthcheck` client;
-//!   [`probes`]: `vitals probes`, probe settings derived and an operator's manifests checked.
+//! - `logging`, `healthcheck`, `probes`: the `vitals` command's log lines, `vitals healthcheck`
+//!   and `vitals probes`; public for the binary and its tests only, not part of the API.
 
 mod access;
 mod checks;
 mod config;
 mod error;
 mod fairings;
+#[doc(hidden)]
 pub mod healthcheck;
 mod listener;
+#[doc(hidden)]
 pub mod logging;
 mod metrics;
 mod pools;
+#[doc(hidden)]
 pub mod probes;
 mod redact;
 mod routes;
@@ -61,14 +74,19 @@ use std::sync::Arc;
 use figment::Figment;
 use rocket::fairing::{self, AdHoc, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
-use rocket_db_pools::deadpool_redis;
 
-pub use checks::{Check, Failure, Reason, Run};
+pub use checks::{check_once, Check, Failure, Reason, Run};
 pub use config::figment;
+pub use pools::PgLazy;
+/// The deadpool-redis that [`Vitals::redis`] takes a pool of (rocket_db_pools' own).
+pub use rocket_db_pools::deadpool_redis;
 pub use shutdown::Lifecycle;
+/// The sqlx pool type that [`Vitals::postgres`] takes (sqlx 0.8).
+pub use sqlx::PgPool;
 
 use checks::{FnCheck, Health, Recorder, Registry, Source};
 use config::Settings;
+use fairings::Scope;
 use metrics::Metrics;
 
 /// The standalone service as `vitals serve` runs it: configuration from `Rocket.toml` and the
@@ -98,10 +116,30 @@ pub fn build(figment: Figment) -> Rocket<Build> {
 
 /// vitals as a fairing: attach it to any Rocket 0.5 app to get the health endpoints,
 /// `/status`, `/metrics`, the drain on SIGTERM and one log line per check run, configured by
-/// the app's `[<profile>.health]` table. Checks come from [`check`](Vitals::check),
-/// [`check_fn`](Vitals::check_fn), the app's own pools ([`postgres`](Vitals::postgres),
-/// [`redis`](Vitals::redis)) and `[<profile>.health.checks.<name>]` declarations. A bad name,
-/// a duplicate or a bad declaration stops launch with a message naming it.
+/// the app's `[<profile>.health]` table (with the standalone service's `debug` and `release`
+/// defaults beneath it). Checks come from the app's rocket_db_pools databases
+/// ([`database`](Vitals::database)), [`check`](Vitals::check), [`check_fn`](Vitals::check_fn),
+/// pools built by hand ([`postgres`](Vitals::postgres), [`redis`](Vitals::redis)) and
+/// `[<profile>.health.checks.<name>]` declarations. A bad name, a duplicate, a bad declaration,
+/// a database pool that is not attached or a second `Vitals` stops launch with a message
+/// naming it.
+///
+/// It is a good guest: the app's own answers leave it as the app made them (headers, logs,
+/// metrics), Rocket's signal handling is the app's unless the drain is on, and check runs live
+/// on a runtime of vitals' own that outlives Rocket's shutdown.
+///
+/// ```
+/// use vitals::Vitals;
+///
+/// let vitals = Vitals::new()
+///     .base("/ops")
+///     .check_fn("disk", || async {
+///         std::fs::metadata("/tmp")?; // `?` on any error: reason from its source chain
+///         Ok::<(), std::io::Error>(())
+///     });
+/// let rocket = rocket::build().attach(vitals);
+/// # drop(rocket);
+/// ```
 #[derive(Clone)]
 pub struct Vitals {
     checks: Vec<(String, Source)>,
@@ -109,6 +147,7 @@ pub struct Vitals {
     base: String,
     standalone: bool,
     drain_on_signal: bool,
+    host_requests: bool,
 }
 
 impl Default for Vitals {
@@ -129,6 +168,7 @@ impl Vitals {
             base: "/".into(),
             standalone: false,
             drain_on_signal: true,
+            host_requests: false,
         }
     }
 
@@ -164,6 +204,42 @@ impl Vitals {
         self.check(name, FnCheck(check))
     }
 
+    /// Registers the app's rocket_db_pools database `D` as the check `name`. Its pool is taken
+    /// from the app's managed state after ignite, so `D::init()` must be attached too (in any
+    /// order); launch stops naming it when it is not. vitals' [`PgLazy`] is checked with
+    /// `SELECT 1` and a deadpool-redis pool with `PING` (both with the busy-pool rule of
+    /// [`postgres`](Vitals::postgres)); any other pool by a checkout under the deadline.
+    ///
+    /// ```no_run
+    /// use rocket_db_pools::Database;
+    ///
+    /// #[derive(Database)]
+    /// #[database("orders")]
+    /// struct Orders(vitals::PgLazy);
+    ///
+    /// let rocket = rocket::build()
+    ///     .attach(Orders::init())
+    ///     .attach(vitals::Vitals::new().database::<Orders>("orders"));
+    /// # drop(rocket);
+    /// ```
+    pub fn database<D>(mut self, name: impl Into<String>) -> Vitals
+    where
+        D: rocket_db_pools::Database,
+        D::Pool: Clone,
+        <D::Pool as rocket_db_pools::Pool>::Error: 'static,
+    {
+        let fetch = Arc::new(checks::rocket_db::fetch::<D>);
+        self.checks.push((name.into(), Source::Fetched(fetch)));
+        self
+    }
+
+    /// Logs and counts (in `vitals_http_requests_total`) the app's own requests too, not only
+    /// vitals' (default false: the app's requests are its own business).
+    pub fn host_requests(mut self, on: bool) -> Vitals {
+        self.host_requests = on;
+        self
+    }
+
     /// Registers `SELECT 1` on the app's own sqlx pool as the check `name`. When the app's
     /// traffic holds every connection, the check uses one of its own instead of waiting.
     pub fn postgres(self, name: impl Into<String>, pool: sqlx::PgPool) -> Vitals {
@@ -197,8 +273,10 @@ impl Vitals {
         self
     }
 
-    /// Whether SIGTERM and SIGINT start the drain (default true). Tests that run the app in
-    /// process turn it off: a signal handler stays for the life of the process.
+    /// Whether SIGTERM and SIGINT start the drain (default true): readiness answers `draining`
+    /// for `health.drain_ms`, then Rocket shuts down under the app's own `shutdown.grace` and
+    /// `mercy`; Rocket's own `shutdown.ctrlc`/`signals` are turned off for that (logged at
+    /// launch). `false` leaves Rocket's signal handling exactly as the app configured it.
     pub fn drain_on_signal(mut self, on: bool) -> Vitals {
         self.drain_on_signal = on;
         self
@@ -219,16 +297,26 @@ impl Fairing for Vitals {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        // Rocket's own signal handling would stop accepting connections at the first SIGTERM;
-        // `shutdown` drains first. Ignite fairings run before Rocket reads its config.
-        let figment = shutdown::configure(rocket.figment().clone());
-        let rocket = rocket.configure(figment);
-        let settings = match Settings::from_figment(rocket.figment()) {
+        if rocket.state::<Settings>().is_some() {
+            log::error!(
+                target: "vitals::config",
+                "vitals is attached twice (the second at base {}): attach one Vitals; one \
+                 instance serves every check",
+                self.base
+            );
+            return Err(rocket);
+        }
+        let settings = match Settings::from_figment(&config::with_defaults(rocket.figment())) {
             Ok(settings) => settings,
             Err(message) => {
                 log::error!(target: "vitals::config", "invalid configuration: {message}");
                 return Err(rocket);
             }
+        };
+        // Ignite fairings run before Rocket reads its own configuration.
+        let rocket = match self.drain_on_signal {
+            true => shutdown::take_signals(rocket, settings.health.drain_ms),
+            false => rocket,
         };
         // Only the pools of enabled built-ins are built: a disabled one never connects.
         let rocket = pools::attach(
@@ -236,7 +324,10 @@ impl Fairing for Vitals {
             self.uses(|s| matches!(s, Source::ManagedPostgres), &settings),
             self.uses(|s| matches!(s, Source::ManagedRedis), &settings),
         );
-        listener::raise_open_files();
+        let scope = Scope {
+            everything: self.standalone || self.host_requests,
+            standalone: self.standalone,
+        };
         let registered = self.checks.clone();
         let health_port = settings.health.port;
         let policy = access::Policy::new(settings.health.details, settings.health.token.clone());
@@ -244,12 +335,12 @@ impl Fairing for Vitals {
             .manage(policy)
             .manage(self.service)
             .manage(settings)
-            // After the pools: the built-in checks take theirs from managed state.
+            // After the pools (the app's and vitals' own): checks take theirs from managed state.
             .attach(AdHoc::try_on_ignite("Health Checks", |rocket| {
                 engine_stage(rocket, registered)
             }))
-            .attach(metrics::stage(&self.base))
-            .attach(fairings::stage())
+            .attach(metrics::stage(&self.base, scope))
+            .attach(fairings::stage(scope))
             .attach(routes::stage(&self.base, self.standalone))
             .attach(status_page::stage(&self.base, self.standalone))
             .attach(shutdown::stage());
@@ -287,6 +378,7 @@ async fn engine_stage(rocket: Rocket<Build>, registered: Vec<(String, Source)>) 
         let metrics = metrics.clone();
         Arc::new(move |name: &str, outcome: &checks::Outcome| metrics.record_run(name, outcome))
     };
-    let engine = Health::new(registry, health.cache_ms, recorder);
+    let engine =
+        Health::new(registry, health.cache_ms, recorder).spawning_on(checks::checks_runtime());
     Ok(rocket.manage(engine).manage(metrics))
 }

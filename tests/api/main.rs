@@ -10,6 +10,7 @@ mod embedding;
 mod faults;
 mod fixtures;
 mod forms;
+mod guest;
 mod helpers;
 mod holding;
 mod listener;
