@@ -319,6 +319,28 @@ impl RedisServer {
         server
     }
 
+    /// A client connection the server has counted (it answered PING), open until dropped.
+    /// Tried again while the server still counts a client that just left (`start`'s probe).
+    pub async fn hold_client(&self) -> TcpStream {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)).await {
+                let mut buf = [0u8; 64];
+                let sent = stream.write_all(b"*1\r\n$4\r\nPING\r\n").await.is_ok();
+                if sent
+                    && matches!(stream.read(&mut buf).await, Ok(n) if buf[..n].starts_with(b"+PONG"))
+                {
+                    return stream;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "private redis-server took no client"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Sends one command and returns the first line of the answer.
     pub async fn command(&self, args: &[&str]) -> Option<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;

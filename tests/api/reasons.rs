@@ -98,6 +98,46 @@ async fn redis_with_a_password_and_none_given_is_auth() {
 }
 
 #[rocket::async_test]
+async fn redis_at_a_name_that_does_not_resolve_is_dns() {
+    // An empty label, as for Postgres above: refused on this machine, no query leaves it.
+    let app = spawn_app([
+        ("databases.redis.url", val("redis://no-such..host:6379")),
+        ("health.timeout_ms", val(LONG_MS)),
+    ])
+    .await;
+    let answer = app.get("/health/ready/redis").await;
+    assert_eq!(answer.check_status("redis"), "error", "{answer:?}");
+    assert_eq!(reason(&answer, "redis"), "dns", "{answer:?}");
+    assert!(answer.elapsed < SLACK, "took {:?}", answer.elapsed);
+}
+
+#[rocket::async_test]
+async fn redis_at_its_client_limit_is_unavailable_in_its_own_words() {
+    let redis = RedisServer::start_with(&["--maxclients", "1"]).await;
+    // Another client takes the only slot.
+    let held = redis.hold_client().await;
+    let app = spawn_app([
+        ("databases.redis.url", redis_url(redis.port)),
+        ("health.timeout_ms", val(LONG_MS)),
+    ])
+    .await;
+    let answer = app.get("/health/ready/redis").await;
+    assert_eq!(answer.check_status("redis"), "error", "{answer:?}");
+    assert_eq!(reason(&answer, "redis"), "unavailable", "{answer:?}");
+    // The debug profile shows details: the server's own words.
+    let error = answer.check("redis")["error"].as_str().unwrap();
+    assert!(error.contains("max number of clients"), "{error}");
+    assert!(answer.elapsed < SLACK, "took {:?}", answer.elapsed);
+    // The slot frees: a probe passes again, no restart.
+    drop(held);
+    let passes = eventually(Duration::from_secs(5), || async {
+        app.get("/health/ready/redis").await.status == Status::Ok
+    })
+    .await;
+    assert!(passes, "redis never passed once its slot was free");
+}
+
+#[rocket::async_test]
 async fn postgres_at_its_connection_limit_is_unavailable_at_once() {
     let cluster = PgCluster::start(&[
         ("max_connections", "2"),
