@@ -35,10 +35,20 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    /// The policy for `details` with the token from `VITALS_TOKEN` (which wins) or `token`.
+    /// The policy for `details` with the token from `VITALS_TOKEN` (which wins) or `token`
+    /// (`health.token`); see [`Policy::from_sources`].
     pub fn new(details: Details, token: Option<Secret>) -> Policy {
-        let from_env = std::env::var("VITALS_TOKEN").ok().map(Secret::new);
-        let token = from_env.or(token).filter(|t| !t.expose().is_empty());
+        Policy::from_sources(details, std::env::var("VITALS_TOKEN").ok(), token)
+    }
+
+    /// The policy for `details` with the token `env` (the value of `VITALS_TOKEN`, if set) or
+    /// else `configured`. Each is trimmed, as a presented token is, and one that is empty or
+    /// all white space counts as unset: `VITALS_TOKEN=""` does not hide `health.token`.
+    fn from_sources(details: Details, env: Option<String>, configured: Option<Secret>) -> Policy {
+        let token = env
+            .map(Secret::new)
+            .and_then(trimmed)
+            .or_else(|| configured.and_then(trimmed));
         if details == Details::Authorized && token.is_none() {
             log::warn!(
                 target: "vitals::access",
@@ -73,6 +83,12 @@ impl Policy {
     pub fn sign_in_helps(&self) -> bool {
         self.details == Details::Authorized && self.token.is_some()
     }
+}
+
+/// `token` without surrounding white space; `None` when nothing is left.
+fn trimmed(token: Secret) -> Option<Secret> {
+    let text = token.expose().trim();
+    (!text.is_empty()).then(|| Secret::new(text.to_owned()))
 }
 
 /// What one request may see.
@@ -197,6 +213,45 @@ mod tests {
         };
         assert_eq!(p.allows(Some("Bearer guess")), Err(()));
         assert!(!p.sign_in_helps());
+    }
+
+    fn from(env: Option<&str>, configured: Option<&str>) -> Policy {
+        Policy::from_sources(
+            Details::Authorized,
+            env.map(str::to_owned),
+            configured.map(|t| Secret::new(t.to_owned())),
+        )
+    }
+
+    #[test]
+    fn an_empty_vitals_token_does_not_hide_the_configured_one() {
+        for empty in ["", "  \t"] {
+            let p = from(Some(empty), Some("s3cret"));
+            assert_eq!(p.allows(Some("Bearer s3cret")), Ok(true), "{empty:?}");
+        }
+    }
+
+    #[test]
+    fn a_vitals_token_wins_over_the_configured_one() {
+        let p = from(Some("from-env"), Some("from-file"));
+        assert_eq!(p.allows(Some("Bearer from-env")), Ok(true));
+        assert_eq!(p.allows(Some("Bearer from-file")), Err(()));
+    }
+
+    #[test]
+    fn a_token_is_compared_trimmed_as_the_presented_one_is() {
+        let configured = from(None, Some(" s3cret\n"));
+        assert_eq!(configured.allows(Some("Bearer s3cret")), Ok(true));
+        let from_env = from(Some("s3cret "), None);
+        assert_eq!(from_env.allows(Some("Bearer  s3cret")), Ok(true));
+    }
+
+    #[test]
+    fn an_all_white_space_token_counts_as_none() {
+        let p = from(Some(" "), Some("\t \n"));
+        assert!(!p.sign_in_helps());
+        assert_eq!(p.allows(Some("Bearer  ")), Ok(false));
+        assert_eq!(p.allows(Some("Bearer x")), Err(()));
     }
 
     #[test]
