@@ -7,6 +7,12 @@ use std::fmt;
 /// Longest text kept, in characters; longer text is cut and ends with `…`.
 const MAX_CHARS: usize = 200;
 
+/// Secrets of at least this many characters are hidden wherever they appear, inside longer
+/// words too: eight characters chosen as a credential are not plausibly part of ordinary text.
+/// A shorter one (`admin`, `5432`) is hidden where it stands as a word of its own, so that it
+/// cannot mangle "administrator" or port 15432.
+const ANYWHERE_CHARS: usize = 8;
+
 /// A credential: its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]
@@ -65,7 +71,8 @@ pub(crate) fn password_is_public(url: &str) -> bool {
     password == user || password == database
 }
 
-/// Replaces every configured secret wherever it appears, then sanitises.
+/// Replaces every configured secret where it appears as itself, then sanitises: a secret of
+/// [`ANYWHERE_CHARS`] or more anywhere, a shorter one where no letter or digit continues it.
 #[derive(Clone, Default)]
 pub(crate) struct Sanitiser {
     secrets: Vec<String>,
@@ -85,10 +92,41 @@ impl Sanitiser {
     pub fn clean(&self, raw: &str) -> String {
         let mut text = raw.to_owned();
         for secret in &self.secrets {
-            text = text.replace(secret.as_str(), "***");
+            text = match secret.chars().count() >= ANYWHERE_CHARS {
+                true => text.replace(secret.as_str(), "***"),
+                false => replace_words(&text, secret),
+            };
         }
         sanitise(&text)
     }
+}
+
+/// `text` with `secret` replaced by `***` wherever it stands as a word of its own. An
+/// occurrence is part of a longer word, and kept, when a letter or digit continues it: its
+/// first character and the one before it are both alphanumeric, or its last and the one
+/// after it. (So `5432` is hidden in "127.0.0.1:5432" and in "port 5432", where it can be
+/// the secret itself, but not in "15432".)
+fn replace_words(text: &str, secret: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let (first, last) = (secret.chars().next(), secret.chars().next_back());
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut from) = (0, 0);
+    while let Some(found) = text[from..].find(secret) {
+        let at = from + found;
+        let end = at + secret.len();
+        let glued = (word(first) && word(text[..at].chars().next_back()))
+            || (word(last) && word(text[end..].chars().next()));
+        if glued {
+            // Look again from the next character: a later, overlapping occurrence may stand alone.
+            from = at + text[at..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        out.push_str(&text[copied..at]);
+        out.push_str("***");
+        (copied, from) = (end, end);
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 impl fmt::Debug for Sanitiser {
@@ -237,6 +275,46 @@ mod tests {
         );
         assert_eq!(s.clean("auth hunter 2 failed, abc"), "auth *** failed, ***");
         assert_eq!(s.clean("raw hunter%202"), "raw ***");
+    }
+
+    #[test]
+    fn a_short_secret_standing_alone_is_hidden() {
+        let s = Sanitiser::new(["5432".to_owned(), "admin".to_owned()]);
+        assert_eq!(s.clean("127.0.0.1:5432 refused"), "127.0.0.1:*** refused");
+        assert_eq!(s.clean("port 5432"), "port ***");
+        assert_eq!(s.clean("user \"admin\" rejected"), "user \"***\" rejected");
+        assert_eq!(s.clean("admin"), "***");
+    }
+
+    #[test]
+    fn a_short_secret_inside_a_longer_word_is_kept() {
+        let s = Sanitiser::new(["5432".to_owned(), "admin".to_owned()]);
+        assert_eq!(
+            s.clean("127.0.0.1:15432 refused"),
+            "127.0.0.1:15432 refused"
+        );
+        assert_eq!(s.clean("54321"), "54321");
+        assert_eq!(s.clean("role administrator"), "role administrator");
+        assert_eq!(s.clean("sysadmin"), "sysadmin");
+    }
+
+    #[test]
+    fn a_short_secret_is_found_beside_a_glued_copy_of_itself() {
+        let s = Sanitiser::new(["a a".to_owned()]);
+        // The first "a a" is glued to "b"; the overlapping second one stands alone.
+        assert_eq!(s.clean("ba a a"), "ba ***");
+    }
+
+    #[test]
+    fn a_short_secret_edged_with_punctuation_needs_no_space_there() {
+        let s = Sanitiser::new(["-pw!".to_owned()]);
+        assert_eq!(s.clean("x-pw!y"), "x***y");
+    }
+
+    #[test]
+    fn a_long_secret_is_hidden_even_inside_a_word() {
+        let s = Sanitiser::new(["hunter22".to_owned()]);
+        assert_eq!(s.clean("xhunter22y"), "x***y");
     }
 
     #[test]
