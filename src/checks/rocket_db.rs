@@ -39,21 +39,24 @@ where
         .figment()
         .extract_inner(&format!("databases.{}.url", D::NAME))
         .unwrap_or_default();
-    Ok(for_pool((**db).clone(), url_secrets(&url)))
+    Ok(for_pool((**db).clone(), &url))
 }
 
-/// The check for `pool`: the kind vitals knows for its type, else a checkout.
-fn for_pool<P: Pool + Clone>(pool: P, secrets: Vec<String>) -> Arc<dyn Check> {
+/// The check for `pool` (configured with `url`): the kind vitals knows for its type, else a
+/// checkout.
+fn for_pool<P: Pool + Clone>(pool: P, url: &str) -> Arc<dyn Check> {
+    let secrets = url_secrets(url);
     let any: &dyn Any = &pool;
     if let Some(pg) = any.downcast_ref::<PgLazy>() {
         return Arc::new(PostgresCheck::new(pg.pool.clone(), secrets).shared());
     }
+    // The URL lets a failed Redis connect tell a name that does not resolve, or a refusal.
     if let Some(redis) = any.downcast_ref::<deadpool_redis::Pool>() {
-        let pool = RedisPool::Host(redis.clone());
+        let pool = RedisPool::Host(redis.clone()).at(url);
         return Arc::new(RedisCheck::new(pool, secrets).shared());
     }
     if let Some(redis) = any.downcast_ref::<RedisLazy>() {
-        let pool = RedisPool::Managed(redis.pool.clone());
+        let pool = RedisPool::Managed(redis.pool.clone()).at(url);
         return Arc::new(RedisCheck::new(pool, secrets).shared());
     }
     Arc::new(Checkout { pool, secrets })
@@ -122,7 +125,7 @@ mod tests {
     }
 
     async fn run(pool: Fake) -> Result<(), Failure> {
-        let check = for_pool(pool, Vec::new());
+        let check = for_pool(pool, "");
         let run = Run::new(Instant::now() + Duration::from_millis(50));
         check.run(&run).await
     }

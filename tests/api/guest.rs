@@ -226,3 +226,201 @@ async fn a_check_that_blocks_its_thread_holds_neither_liveness_nor_readiness() {
     assert!(text.contains(runs), "{text}");
     app.terminate().await;
 }
+
+/// A program of this package (the `vitals` binary or an example) running as a process on a
+/// spare port, its stdout kept.
+struct Process {
+    port: u16,
+    child: tokio::process::Child,
+}
+
+/// Where cargo put the example `name`: beside the test binary's `deps` folder.
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    profile_dir.join("examples").join(name)
+}
+
+impl Process {
+    /// Starts `program` in `dir` with `envs` and waits until `live` answers 200.
+    async fn start(
+        program: &std::path::Path,
+        dir: &std::path::Path,
+        envs: &[(&str, String)],
+        live: &str,
+    ) -> Process {
+        let port = closed_port().await;
+        let child = tokio::process::Command::new(program)
+            .current_dir(dir)
+            .env("ROCKET_PORT", port.to_string())
+            .env("ROCKET_CLI_COLORS", "false")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} runs: {e}", program.display()));
+        let process = Process { port, child };
+        let up = eventually(Duration::from_secs(20), || async {
+            process.get(live).await.is_some_and(|(s, _)| s == 200)
+        })
+        .await;
+        assert!(up, "{} did not start serving", program.display());
+        process
+    }
+
+    async fn get(&self, path: &str) -> Option<(u16, String)> {
+        get_on(self.port, path).await
+    }
+
+    /// The raw answer (head and body) to a GET of `path`.
+    async fn raw(&self, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().expect("still running");
+        // SAFETY: kill only sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    }
+
+    /// Waits for exit (at most 15 s): the exit status and everything written to stdout.
+    async fn exit(mut self) -> (std::process::ExitStatus, String) {
+        use tokio::io::AsyncReadExt;
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("exits in time")
+            .unwrap();
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            let _ = stdout.read_to_string(&mut out).await;
+        }
+        (status, out)
+    }
+}
+
+async fn get_on(port: u16, path: &str) -> Option<(u16, String)> {
+    vitals::healthcheck::get(&format!("http://127.0.0.1:{port}{path}"))
+        .await
+        .ok()
+}
+
+/// Waits until a `pg_sleep` of the host's pool (application name `vitals`) runs on Postgres.
+async fn a_host_query_is_in_flight() -> bool {
+    let pool = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .expect("the shared Postgres answers");
+    let sql = "SELECT count(*) FROM pg_stat_activity \
+               WHERE application_name = 'vitals' AND query LIKE 'SELECT pg_sleep%' \
+               AND state = 'active'";
+    eventually(Duration::from_secs(5), || async {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&pool)
+            .await
+            .is_ok_and(|n| n >= 1)
+    })
+    .await
+}
+
+/// SIGTERM while the host's `/slow` query runs: the answer still comes, and the host exits 0.
+async fn sigterm_during_a_slow_request(guest: Process) -> String {
+    let port = guest.port;
+    let slow = tokio::spawn(async move { get_on(port, "/slow?ms=1500").await });
+    assert!(a_host_query_is_in_flight().await, "the host's query never ran");
+    guest.terminate();
+    let answer = slow.await.unwrap();
+    let (status, out) = guest.exit().await;
+    assert_eq!(answer, Some((200, "slept".to_owned())), "{out}");
+    assert!(status.success(), "{status}\n{out}");
+    out
+}
+
+#[tokio::test]
+async fn a_guest_with_the_drain_off_leaves_headers_logs_and_sigterm_to_its_host() {
+    let dir = std::env::current_dir().unwrap();
+    let guest = Process::start(&example("guest"), &dir, &[], "/ops/health/live").await;
+    let cached = guest.raw("/cached").await.to_ascii_lowercase();
+    assert!(cached.contains("cache-control: public, max-age=3600"), "{cached}");
+    assert!(!cached.contains("no-store"), "{cached}");
+    let live = guest.raw("/ops/health/live").await.to_ascii_lowercase();
+    assert!(live.contains("cache-control: no-store"), "{live}");
+    assert_eq!(guest.get("/ops/health/ready").await.unwrap().0, 200);
+
+    let out = sigterm_during_a_slow_request(guest).await;
+    // Rocket's own request lines are there; vitals logged none for the host's routes.
+    assert!(out.contains("GET /cached"), "{out}");
+    assert!(!out.contains("/cached 200 in"), "{out}");
+    assert!(!out.contains("/slow 200 in"), "{out}");
+    assert!(out.contains("/ops/health/ready 200 in"), "{out}");
+}
+
+#[tokio::test]
+async fn a_connection_a_check_opened_serves_the_host_through_its_whole_shutdown() {
+    let dir = std::env::current_dir().unwrap();
+    let health_port = closed_port().await;
+    let envs = [("ROCKET_HEALTH", format!("{{port={health_port}}}"))];
+    let guest = Process::start(&example("guest"), &dir, &envs, "/ops/health/live").await;
+    // The check opens the pool's one connection (on vitals' check runtime)...
+    let ready = get_on(health_port, "/ops/health/ready").await;
+    assert_eq!(ready.map(|r| r.0), Some(200));
+    // ...and the host's handler then queries on it while Rocket shuts down.
+    sigterm_during_a_slow_request(guest).await;
+}
+
+#[tokio::test]
+async fn readmes_embedding_example_starts_and_checks_its_pools() {
+    let dir = std::env::current_dir().unwrap();
+    let databases = r#"{orders={url="postgres://postgres@127.0.0.1:5432/postgres"},sessions={url="redis://127.0.0.1:6379"}}"#;
+    let envs = [("ROCKET_DATABASES", databases.to_owned())];
+    let app = Process::start(&example("rocket_way"), &dir, &envs, "/ops/health/live").await;
+    let (status, body) = app.get("/ops/health/ready").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    for check in ["orders", "sessions", "spool"] {
+        assert!(body.contains(&format!(r#""{check}":{{"status":"ok""#)), "{body}");
+    }
+    let (status, connections) = app.get("/connections").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(connections.parse::<u32>().is_ok_and(|n| n >= 1), "{connections}");
+    app.terminate();
+    let (status, out) = app.exit().await;
+    assert!(status.success(), "{status}\n{out}");
+}
+
+#[test]
+fn readmes_embedding_example_is_the_example_file() {
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../../examples/rocket_way.rs");
+    let block = readme
+        .split("```rust\n")
+        .find(|b| b.starts_with("//! A Rocket app that owns its pools"))
+        .and_then(|b| b.split("```").next())
+        .expect("README shows examples/rocket_way.rs");
+    assert_eq!(block, example, "README's example differs from examples/rocket_way.rs");
+}
+
+#[tokio::test]
+async fn the_service_runs_from_any_directory_on_its_built_in_defaults() {
+    let elsewhere = std::env::temp_dir();
+    assert!(!elsewhere.join("Rocket.toml").exists());
+    let server = Process::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_vitals")),
+        &elsewhere,
+        &[],
+        "/health/live",
+    )
+    .await;
+    let (status, body) = server.get("/health/ready").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""database":{"status":"ok""#), "{body}");
+    assert!(body.contains(r#""redis":{"status":"ok""#), "{body}");
+    server.terminate();
+    assert!(server.exit().await.0.success());
+}

@@ -2,6 +2,7 @@
 
 mod browser;
 mod coalescing;
+mod databases;
 mod config;
 mod declared;
 mod details;
