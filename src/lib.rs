@@ -34,7 +34,7 @@
 //! The public surface: [`Vitals`] (attach, register checks), the [`Check`] trait with [`Run`],
 //! [`Failure`] and [`Reason`], [`check_once`] for a check's unit tests, [`Lifecycle`] for the
 //! app's own handlers, [`PgLazy`] (a lazily connecting sqlx 0.8 Postgres pool for
-//! rocket_db_pools), and [`rocket`], [`build`] and [`figment`] for the standalone service and
+//! rocket_db_pools), and [`rocket()`], [`build()`] and [`figment()`] for the standalone service and
 //! its tests. Module map (all internal):
 //! - `config`: the figment (built-in defaults, Rocket.toml, env overrides) and typed settings.
 //! - `pools`: the standalone service's Postgres (`Db`) and Redis (`Cache`) pools, both lazy.
@@ -89,8 +89,15 @@ use config::Settings;
 use fairings::Scope;
 use metrics::Metrics;
 
-/// The standalone service as `vitals serve` runs it: configuration from `Rocket.toml` and the
-/// environment, the process logger installed, and the drain on SIGTERM.
+/// The standalone service as `vitals serve` runs it: configuration from the built-in defaults,
+/// `Rocket.toml` and the environment, the process logger installed, and the drain on SIGTERM.
+///
+/// ```no_run
+/// #[rocket::main]
+/// async fn main() -> Result<(), rocket::Error> {
+///     vitals::rocket().launch().await.map(drop)
+/// }
+/// ```
 pub fn rocket() -> Rocket<Build> {
     let figment = config::figment();
     logging::init(&figment);

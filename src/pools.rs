@@ -31,7 +31,27 @@ pub struct Cache(RedisLazy);
 // unreachable Postgres stops launch ("failed to initialize database ... pool timed out"), and
 // that feature pins sqlx 0.7 with known advisories. This type wraps sqlx 0.8's pool, built with
 // `connect_lazy_with` from the same `rocket_db_pools::Config`.
-/// A lazily connecting sqlx Postgres pool that rocket_db_pools can manage.
+/// A lazily connecting sqlx 0.8 Postgres pool that rocket_db_pools can manage: a host app's
+/// `#[derive(Database)]` type wraps it, its handlers take `Connection<D>`, and launch never
+/// waits for the database. Configured by `[<profile>.databases.<name>]` (`url`,
+/// `max_connections`, `min_connections`, `connect_timeout`, `idle_timeout`).
+///
+/// ```no_run
+/// use rocket::get;
+/// use rocket_db_pools::{Connection, Database};
+///
+/// #[derive(Database)]
+/// #[database("orders")]
+/// struct Orders(vitals::PgLazy);
+///
+/// #[get("/orders/count")]
+/// async fn count(mut db: Connection<Orders>) -> String {
+///     let n: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM orders")
+///         .fetch_one(&mut **db)
+///         .await;
+///     format!("{n:?}")
+/// }
+/// ```
 #[derive(Clone)]
 pub struct PgLazy {
     /// The pool itself; connections open on first use.

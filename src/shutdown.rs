@@ -19,6 +19,19 @@ use crate::config::Settings;
 
 /// Whether the service is draining, in managed state. Clones share one flag. A host app can
 /// read it (`&State<Lifecycle>`) to stop taking new work while the drain runs.
+///
+/// ```
+/// use rocket::{post, State};
+/// use vitals::Lifecycle;
+///
+/// #[post("/jobs")]
+/// fn enqueue(lifecycle: &State<Lifecycle>) -> Result<&'static str, &'static str> {
+///     match lifecycle.is_draining() {
+///         true => Err("shutting down: send it elsewhere"),
+///         false => Ok("queued"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
     draining: Arc<AtomicBool>,

@@ -429,7 +429,7 @@ fn cancelled(error: String) -> Outcome {
 /// assert_eq!(result.unwrap_err().text(), "down for maintenance");
 /// # });
 /// ```
-pub async fn check_once(check: &impl Check, timeout: Duration) -> Result<(), Failure> {
+pub async fn check_once<C: Check + ?Sized>(check: &C, timeout: Duration) -> Result<(), Failure> {
     let deadline = Instant::now() + timeout;
     let run = Run::new(deadline);
     let checked = AssertUnwindSafe(check.run(&run)).catch_unwind();
@@ -658,6 +658,111 @@ mod tests {
         assert_eq!(report.entries[0].outcome.status, Status::Error);
         assert_eq!(recorded.load(Ordering::SeqCst), 1);
         assert_eq!(health.evaluate_all().await.verdict, Verdict::Unavailable);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_in_the_checks_own_words_keeps_them() {
+        let own: Arc<dyn Check> = Arc::new(FnCheck(|| async { Err::<(), _>("unused") }));
+        let (health, _) = engine(vec![("a", own)], 0);
+        let o = outcome(
+            Err(Failure::new(Reason::Timeout, "queue did not answer")),
+            Duration::from_millis(5),
+            Duration::from_millis(100),
+            false,
+            &health.sanitiser,
+        );
+        assert_eq!(o.error.as_deref(), Some("queue did not answer"));
+    }
+
+    #[test]
+    fn a_run_whose_runtime_goes_away_completes_its_slot_and_the_next_probe_runs_afresh() {
+        let (runs, check) = counting(Duration::from_secs(3600), true);
+        let (health, recorded) = engine(vec![("a", check)], 0);
+        let doomed = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let health = health.spawning_on(Some(doomed.handle().clone()));
+        let asking = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        // A run starts on `doomed` (never polled), then that runtime is dropped.
+        asking.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_millis(1), health.evaluate_all()).await;
+        });
+        drop(doomed);
+        assert_eq!(recorded.load(Ordering::SeqCst), 1, "the slot was completed");
+        let history = health.history(0);
+        let last = history.recent.last().expect("a run is recorded");
+        assert_eq!(last.error.as_deref(), Some("the check run was cancelled"));
+        // The next probe starts a run of its own instead of joining the dead one.
+        let health = health.spawning_on(None);
+        asking.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_millis(1), health.evaluate_all()).await;
+        });
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "only the second run started the check"
+        );
+    }
+
+    #[test]
+    fn a_check_that_blocks_its_thread_is_answered_by_the_deadline_and_runs_once() {
+        let blocking: Arc<dyn Check> = Arc::new(FnCheck(|| async {
+            std::thread::sleep(Duration::from_millis(400));
+            Ok::<(), String>(())
+        }));
+        let (health, recorded) = engine(vec![("b", blocking)], 0);
+        let checks = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let health = health.spawning_on(Some(checks.handle().clone()));
+        let asking = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        asking.block_on(async {
+            let asked = std::time::Instant::now();
+            let report = health.evaluate_all().await;
+            let took = asked.elapsed();
+            let first = &report.entries[0].outcome;
+            assert_eq!(first.status, Status::Timeout);
+            assert!(took < Duration::from_millis(300), "answered after {took:?}");
+            assert_eq!(health.overdue().len(), 1, "the stuck run is overdue");
+            // A second caller joins the stuck run: still one run, still a timeout.
+            let again = health.evaluate_all().await;
+            assert_eq!(again.entries[0].outcome.status, Status::Timeout);
+            assert_eq!(recorded.load(Ordering::SeqCst), 0);
+        });
+        // When it does end, it ended too late to count as ok.
+        checks.block_on(async {
+            while recorded.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        });
+        let history = health.history(0);
+        assert_eq!(history.recent[0].status, Status::Timeout);
+        assert!(health.overdue().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn check_once_reports_a_panic_and_a_deadline() {
+        let panics = FnCheck(|| async {
+            if true {
+                panic!("boom");
+            }
+            Ok::<(), String>(())
+        });
+        let failed = check_once(&panics, Duration::from_millis(10)).await;
+        assert_eq!(failed.unwrap_err().text(), "the check panicked");
+        let (_, slow) = counting(Duration::from_secs(10), true);
+        let failed = check_once(&*slow, Duration::from_millis(10)).await;
+        assert_eq!(failed.unwrap_err().reason(), Reason::Timeout);
     }
 
     #[tokio::test(start_paused = true)]

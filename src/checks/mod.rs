@@ -69,6 +69,14 @@ pub trait Check: Send + Sync + 'static {
 
 /// Why a check failed, in one word of a closed set: a field machines can act on, shown to
 /// every caller in every form (the free text may be withheld; see "Who sees details").
+///
+/// ```
+/// use vitals::Reason;
+///
+/// let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+/// assert_eq!(Reason::of_io(&reset), Reason::ConnectionLost);
+/// assert_eq!(Reason::ConnectionLost.as_str(), "connection_lost");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -260,6 +268,14 @@ impl From<Failure> for Box<dyn std::error::Error + Send + Sync> {
 }
 
 /// One run of a check: its deadline, and what the check noticed on the way.
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+///
+/// let run = vitals::Run::new(Instant::now() + Duration::from_millis(500));
+/// assert!(run.deadline() > Instant::now());
+/// ```
 #[derive(Debug)]
 pub struct Run {
     deadline: Instant,
@@ -623,6 +639,27 @@ pub(crate) mod tests {
                 finished_at: SystemTime::now(),
             }),
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("query failed")]
+    struct Wrapped(#[source] std::io::Error);
+
+    #[test]
+    fn a_failure_from_an_error_takes_its_reason_and_words_from_the_source_chain() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by peer");
+        let failure = Failure::from(Wrapped(refused));
+        assert_eq!(failure.reason(), Reason::Refused);
+        assert_eq!(failure.text(), "query failed: refused by peer");
+        let opaque = Failure::from(std::fmt::Error);
+        assert_eq!(opaque.reason(), Reason::Other);
+    }
+
+    #[test]
+    fn a_failure_goes_into_a_boxed_error_with_its_reason() {
+        let boxed: Box<dyn std::error::Error + Send + Sync> =
+            Failure::new(Reason::Auth, "wrong password").into();
+        assert_eq!(boxed.to_string(), "auth: wrong password");
     }
 
     #[test]

@@ -89,7 +89,11 @@ async fn a_refused_database_is_refused_at_once() {
     assert_eq!(answer.status, Status::ServiceUnavailable);
     assert_eq!(answer.check("orders")["reason"], "refused");
     assert_eq!(answer.check("sessions")["reason"], "refused");
-    assert!(answer.elapsed < Duration::from_millis(400), "{:?}", answer.elapsed);
+    assert!(
+        answer.elapsed < Duration::from_millis(400),
+        "{:?}",
+        answer.elapsed
+    );
 }
 
 #[rocket::async_test]
@@ -100,7 +104,11 @@ async fn a_hung_database_is_a_timeout_at_its_deadline() {
     assert_eq!(answer.status, Status::ServiceUnavailable);
     assert_eq!(answer.check_status("orders"), "timeout");
     assert_eq!(answer.check_status("sessions"), "timeout");
-    assert!(answer.elapsed < Duration::from_millis(900), "{:?}", answer.elapsed);
+    assert!(
+        answer.elapsed < Duration::from_millis(900),
+        "{:?}",
+        answer.elapsed
+    );
 }
 
 #[rocket::async_test]
@@ -127,7 +135,11 @@ async fn pools_busy_with_the_hosts_work_are_not_dead_databases() {
     };
     let ((orders, sessions), (busy, last)) = tokio::join!(held, probe);
     let last = last.expect("probed at least once");
-    assert!(busy, "the checks never saw both pools busy: {:?}", last.json);
+    assert!(
+        busy,
+        "the checks never saw both pools busy: {:?}",
+        last.json
+    );
     assert_eq!(last.status, Status::Ok);
     assert_eq!(last.check_status("orders"), "ok");
     assert_eq!(last.check_status("sessions"), "ok");

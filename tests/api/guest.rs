@@ -237,8 +237,17 @@ struct Process {
 /// Where cargo put the example `name`: beside the test binary's `deps` folder.
 fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    profile_dir.join("examples").join(name)
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: plain `cargo test` builds the examples (or `cargo build --examples`)",
+        path.display()
+    );
+    path
 }
 
 impl Process {
@@ -334,7 +343,10 @@ async fn a_host_query_is_in_flight() -> bool {
 async fn sigterm_during_a_slow_request(guest: Process) -> String {
     let port = guest.port;
     let slow = tokio::spawn(async move { get_on(port, "/slow?ms=1500").await });
-    assert!(a_host_query_is_in_flight().await, "the host's query never ran");
+    assert!(
+        a_host_query_is_in_flight().await,
+        "the host's query never ran"
+    );
     guest.terminate();
     let answer = slow.await.unwrap();
     let (status, out) = guest.exit().await;
@@ -348,7 +360,10 @@ async fn a_guest_with_the_drain_off_leaves_headers_logs_and_sigterm_to_its_host(
     let dir = std::env::current_dir().unwrap();
     let guest = Process::start(&example("guest"), &dir, &[], "/ops/health/live").await;
     let cached = guest.raw("/cached").await.to_ascii_lowercase();
-    assert!(cached.contains("cache-control: public, max-age=3600"), "{cached}");
+    assert!(
+        cached.contains("cache-control: public, max-age=3600"),
+        "{cached}"
+    );
     assert!(!cached.contains("no-store"), "{cached}");
     let live = guest.raw("/ops/health/live").await.to_ascii_lowercase();
     assert!(live.contains("cache-control: no-store"), "{live}");
@@ -384,26 +399,55 @@ async fn readmes_embedding_example_starts_and_checks_its_pools() {
     let (status, body) = app.get("/ops/health/ready").await.unwrap();
     assert_eq!(status, 200, "{body}");
     for check in ["orders", "sessions", "spool"] {
-        assert!(body.contains(&format!(r#""{check}":{{"status":"ok""#)), "{body}");
+        assert!(
+            body.contains(&format!(r#""{check}":{{"status":"ok""#)),
+            "{body}"
+        );
     }
     let (status, connections) = app.get("/connections").await.unwrap();
     assert_eq!(status, 200);
-    assert!(connections.parse::<u32>().is_ok_and(|n| n >= 1), "{connections}");
+    assert!(
+        connections.parse::<u32>().is_ok_and(|n| n >= 1),
+        "{connections}"
+    );
     app.terminate();
     let (status, out) = app.exit().await;
     assert!(status.success(), "{status}\n{out}");
 }
 
 #[test]
-fn readmes_embedding_example_is_the_example_file() {
+fn every_rust_block_in_readme_is_an_example_file() {
     let readme = include_str!("../../README.md");
-    let example = include_str!("../../examples/rocket_way.rs");
-    let block = readme
+    let examples = [
+        include_str!("../../examples/rocket_way.rs"),
+        include_str!("../../examples/write_a_check.rs"),
+    ];
+    let blocks: Vec<&str> = readme
         .split("```rust\n")
-        .find(|b| b.starts_with("//! A Rocket app that owns its pools"))
-        .and_then(|b| b.split("```").next())
-        .expect("README shows examples/rocket_way.rs");
-    assert_eq!(block, example, "README's example differs from examples/rocket_way.rs");
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), examples.len(), "README's Rust blocks");
+    for block in blocks {
+        assert!(
+            examples.contains(&block),
+            "this README block is no example file:\n{block}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readmes_check_example_runs_its_own_test() {
+    let run = tokio::process::Command::new(example("write_a_check"))
+        .output()
+        .await
+        .expect("the example runs");
+    assert!(run.status.success(), "{run:?}");
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        out,
+        "backlog check: 150 jobs waiting (limit 100) (unavailable)\n"
+    );
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 
 mod browser;
 mod coalescing;
-mod databases;
 mod config;
+mod databases;
 mod declared;
 mod details;
 mod disabled;
