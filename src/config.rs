@@ -128,6 +128,11 @@ pub(crate) struct CheckSettings {
     pub url: Option<String>,
     /// `kind = "http"`: the accepted statuses; any 2xx when unset.
     pub expect: Option<Vec<u16>>,
+    /// `kind = "tcp"`: `true` checks that a TLS handshake completes, not only a connection.
+    pub tls: Option<bool>,
+    /// A PEM file of the roots to trust instead of the system's: `http` (https), `tcp` with
+    /// `tls`, and the built-in `redis` with a `rediss://` URL.
+    pub ca_file: Option<String>,
 }
 
 impl Default for HealthSettings {
@@ -154,6 +159,8 @@ impl Default for CheckSettings {
             address: None,
             url: None,
             expect: None,
+            tls: None,
+            ca_file: None,
         }
     }
 }
@@ -205,6 +212,8 @@ impl CheckSettings {
             ("address", self.address.is_some()),
             ("url", self.url.is_some()),
             ("expect", self.expect.is_some()),
+            ("tls", self.tls.is_some()),
+            ("ca_file", self.ca_file.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, given)| given.then_some(key))

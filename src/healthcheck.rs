@@ -71,10 +71,10 @@ pub fn default_url(port: Option<&str>) -> String {
 /// body (at most 300 characters), or why there is none.
 pub async fn get(url: &str) -> Result<(u16, String), String> {
     let target = Target::parse(url)?;
-    let (status, body) = http::get(&target, MAX_BODY)
+    let got = http::get(&target, MAX_BODY)
         .await
         .map_err(|f| f.to_string())?;
-    let body = String::from_utf8_lossy(&body);
+    let (status, body) = (got.status, String::from_utf8_lossy(&got.body));
     let first: String = body
         .lines()
         .next()

@@ -67,6 +67,7 @@ mod redact;
 mod routes;
 mod shutdown;
 mod status_page;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -35,6 +35,7 @@ pub(crate) struct Metrics {
     check_failures: IntCounterVec,
     busy_pool: IntCounterVec,
     check_overdue: IntGaugeVec,
+    tls_not_after: IntGaugeVec,
     http_requests: IntCounterVec,
     ready: IntGauge,
     /// The checks' names, for the gauges set at each scrape.
@@ -99,6 +100,13 @@ impl Metrics {
             ),
             &["check"],
         );
+        let tls_not_after = IntGaugeVec::new(
+            Opts::new(
+                "vitals_check_tls_not_after_seconds",
+                "notAfter of the certificate the check's latest TLS handshake saw, in Unix time",
+            ),
+            &["check"],
+        );
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "vitals_http_requests_total",
@@ -109,10 +117,11 @@ impl Metrics {
         let ready = IntGauge::new("vitals_ready", "1 when the latest results make it ready");
         let draining = IntGauge::new("vitals_draining", "1 while draining before shutdown");
         // The names and options above are constants: failing here is a programming error.
-        let (check_critical, check_deadline, check_overdue) = (
+        let (check_critical, check_deadline, check_overdue, tls_not_after) = (
             check_critical.expect("valid metric"),
             check_deadline.expect("valid metric"),
             check_overdue.expect("valid metric"),
+            tls_not_after.expect("valid metric"),
         );
         let (check_up, check_duration, check_runs, check_failures) = (
             check_up.expect("valid metric"),
@@ -136,6 +145,7 @@ impl Metrics {
             Box::new(check_failures.clone()),
             Box::new(busy_pool.clone()),
             Box::new(check_overdue.clone()),
+            Box::new(tls_not_after.clone()),
             Box::new(http_requests.clone()),
             Box::new(ready.clone()),
             Box::new(draining.clone()),
@@ -166,6 +176,7 @@ impl Metrics {
             check_failures,
             busy_pool,
             check_overdue,
+            tls_not_after,
             http_requests,
             ready,
             draining,
@@ -182,6 +193,10 @@ impl Metrics {
         }
         if outcome.busy_pool {
             self.busy_pool.with_label_values(&[name]).inc();
+        }
+        // Only checks that completed a handshake have the series.
+        if let Some(not_after) = outcome.certificate_expires {
+            self.tls_not_after.with_label_values(&[name]).set(not_after);
         }
         self.check_up
             .with_label_values(&[name])
@@ -313,6 +328,7 @@ mod tests {
             reason: (status != Status::Ok).then_some(Reason::Timeout),
             error: None,
             busy_pool,
+            certificate_expires: None,
             finished_at: SystemTime::now(),
         }
     }
@@ -369,6 +385,21 @@ mod tests {
         m.record_run("orders", &run(Status::Ok, 1.0, true));
         let text = m.render(true, false, &[]);
         assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 1\n"));
+    }
+
+    #[test]
+    fn a_certificate_seen_sets_its_expiry_and_only_then() {
+        let m = Metrics::new(&checks(&["api", "database"]));
+        let mut seen = run(Status::Ok, 1.0, false);
+        seen.certificate_expires = Some(1_900_000_000);
+        m.record_run("api", &seen);
+        m.record_run("database", &run(Status::Ok, 1.0, false));
+        let text = m.render(true, false, &[]);
+        assert!(
+            text.contains("vitals_check_tls_not_after_seconds{check=\"api\"} 1900000000\n"),
+            "{text}"
+        );
+        assert!(!text.contains("vitals_check_tls_not_after_seconds{check=\"database\"}"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use deadpool::managed;
@@ -131,15 +133,121 @@ impl fmt::Debug for PgLazy {
 // cost two round trips and three commands. This manager creates connections the same way but
 // recycles for free: the check's own PING then tests the pooled connection, and a check that
 // fails on a reused connection retries once on a new one (see `checks::redis`).
-/// deadpool-redis' connection factory with a recycle that sends nothing.
-pub struct RedisManager(deadpool_redis::Manager);
+/// deadpool-redis' connection factory with a recycle that sends nothing; for a `rediss://`
+/// URL, connections over vitals' own TLS (see [`RedisTls`]).
+pub struct RedisManager {
+    plain: deadpool_redis::Manager,
+    tls: Option<RedisTls>,
+}
+
+// NOTE: redis-rs' own TLS features bring a second rustls (and its own roots) into the build.
+// vitals makes the TLS connection itself, with the one configuration every check uses, and
+// hands the stream to redis-rs: the same handshake also yields the certificate's expiry.
+/// How a `rediss://` pool connects: TCP, vitals' TLS handshake, then redis-rs on that stream.
+pub(crate) struct RedisTls {
+    host: String,
+    port: u16,
+    info: redis::RedisConnectionInfo,
+    /// The roots to trust: `health.checks.redis.ca_file` once the registry has read it, else
+    /// the system's.
+    roots: OnceLock<crate::tls::Roots>,
+    /// The `notAfter` of the certificate the latest handshake saw, `i64::MIN` before any.
+    not_after: AtomicI64,
+}
+
+impl RedisManager {
+    /// A manager for `url`: `redis://`, `rediss://` (TLS) or `redis+unix://`.
+    fn new(url: &str) -> Result<RedisManager, redis::RedisError> {
+        let (plain_url, tls) = match url.strip_prefix("rediss://") {
+            Some(rest) => (format!("redis://{rest}"), true),
+            None => (url.to_owned(), false),
+        };
+        let plain = deadpool_redis::Manager::new(plain_url.as_str())?;
+        let tls = match tls {
+            false => None,
+            true => {
+                let info = redis::IntoConnectionInfo::into_connection_info(plain_url.as_str())?;
+                let redis::ConnectionAddr::Tcp(host, port) = info.addr else {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::InvalidClientConfig,
+                        "rediss:// needs a host and port",
+                    )));
+                };
+                Some(RedisTls {
+                    host,
+                    port,
+                    info: info.redis,
+                    roots: OnceLock::new(),
+                    not_after: AtomicI64::new(i64::MIN),
+                })
+            }
+        };
+        Ok(RedisManager { plain, tls })
+    }
+
+    /// Trusts `roots` instead of the system's for a `rediss://` URL; the first call wins.
+    pub(crate) fn trust(&self, roots: crate::tls::Roots) {
+        if let Some(tls) = &self.tls {
+            let _ = tls.roots.set(roots);
+        }
+    }
+
+    /// The `notAfter` of the certificate the latest TLS handshake saw (Unix seconds).
+    pub(crate) fn certificate_expires(&self) -> Option<i64> {
+        let tls = self.tls.as_ref()?;
+        Some(tls.not_after.load(Ordering::Relaxed)).filter(|&t| t != i64::MIN)
+    }
+}
+
+/// The code of the driver error (an extension error of redis-rs) a failed TLS handshake
+/// becomes, its detail the reason in words (the reason itself was read from rustls' error
+/// kind here).
+pub(crate) const TLS_FAILURE: &str = "VITALS_TLS";
+
+/// A driver error with the code [`TLS_FAILURE`] and `why` as its detail. redis-rs 0.25 builds
+/// errors with a code of their own only from a server's reply, so this is made as one.
+fn tls_failure(why: &str) -> redis::RedisError {
+    let reply = format!("-{TLS_FAILURE} {}\r\n", why.replace(['\r', '\n'], " "));
+    match redis::parse_redis_value(reply.as_bytes()) {
+        Err(e) => e,
+        Ok(_) => redis::RedisError::from((redis::ErrorKind::ClientError, "TLS", why.to_owned())),
+    }
+}
+
+impl RedisTls {
+    async fn connect(&self) -> Result<redis::aio::MultiplexedConnection, redis::RedisError> {
+        let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
+        let roots = self
+            .roots
+            .get()
+            .cloned()
+            .unwrap_or_else(crate::tls::system_roots);
+        let handshake = crate::tls::handshake(stream, &self.host, &roots)
+            .await
+            .map_err(|e| match crate::tls::rustls_error(&e) {
+                Some(tls) => tls_failure(&crate::tls::describe(tls)),
+                None => e.into(),
+            })?;
+        if let Some(not_after) = handshake.not_after {
+            self.not_after.store(not_after, Ordering::Relaxed);
+        }
+        let (conn, driver) =
+            redis::aio::MultiplexedConnection::new(&self.info, handshake.stream).await?;
+        // The driver lives as long as the connection (it ends when the connection is dropped).
+        tokio::spawn(driver);
+        Ok(conn)
+    }
+}
 
 impl managed::Manager for RedisManager {
     type Type = redis::aio::MultiplexedConnection;
     type Error = redis::RedisError;
 
     async fn create(&self) -> Result<Self::Type, Self::Error> {
-        self.0.create().await
+        match &self.tls {
+            Some(tls) => tls.connect().await,
+            None => self.plain.create().await,
+        }
     }
 
     async fn recycle(&self, _: &mut Self::Type, _: &managed::Metrics) -> RecycleResult {
@@ -180,10 +288,10 @@ impl rocket_db_pools::Pool for RedisLazy {
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: Config = figment.extract()?;
-        let manager = deadpool_redis::Manager::new(config.url.as_str())
+        let manager = RedisManager::new(config.url.as_str())
             .map_err(|e| RedisPoolError::Url(crate::redact::sanitise(&e.to_string())))?;
         let timeout = Some(Duration::from_secs(config.connect_timeout));
-        let pool = managed::Pool::builder(RedisManager(manager))
+        let pool = managed::Pool::builder(manager)
             .max_size(config.max_connections.max(1))
             .wait_timeout(timeout)
             .create_timeout(timeout)

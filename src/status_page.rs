@@ -292,6 +292,9 @@ fn row(entry: &Entry, history: &History, now: SystemTime, details: bool) -> Mark
                     span.symbol aria-hidden="true" { (symbol) } " " (word)
                     @if let Some(reason) = outcome.reason { " · " span.reason { (reason.as_str()) } }
                     @if let (Some(error), true) = (&outcome.error, details) { br; small.error { (error) } }
+                    @if let Some(warning) = expiry_warning(outcome.certificate_expires, now) {
+                        br; small.expiry { (warning) }
+                    }
                 }
             }
             td.num data-label="Latency" { div { (format!("{:.2} ms", outcome.duration_ms)) } }
@@ -322,6 +325,23 @@ fn row(entry: &Entry, history: &History, now: SystemTime, details: bool) -> Mark
                 }
             }
         }
+    }
+}
+
+/// Days within which a certificate's coming expiry is shown on the page.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// "certificate expires in N days" when a certificate expires within
+/// [`EXPIRY_WARNING_DAYS`], or "certificate expired" once it has.
+fn expiry_warning(not_after: Option<i64>, now: SystemTime) -> Option<String> {
+    let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64;
+    let left = not_after? - now;
+    match left.div_euclid(86_400) {
+        _ if left <= 0 => Some("certificate expired".into()),
+        days if days >= EXPIRY_WARNING_DAYS => None,
+        0 => Some("certificate expires in less than a day".into()),
+        1 => Some("certificate expires in 1 day".into()),
+        days => Some(format!("certificate expires in {days} days")),
     }
 }
 
@@ -364,6 +384,26 @@ pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_is_named_only_within_thirty_days_of_expiry() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let at = |days: i64| Some(1_000_000_000 + days * 86_400 + 60);
+        assert_eq!(expiry_warning(None, now), None);
+        assert_eq!(expiry_warning(at(30), now), None);
+        assert_eq!(
+            expiry_warning(at(29), now).as_deref(),
+            Some("certificate expires in 29 days")
+        );
+        assert_eq!(
+            expiry_warning(at(1), now).as_deref(),
+            Some("certificate expires in 1 day")
+        );
+        assert_eq!(
+            expiry_warning(Some(999_999_000), now).as_deref(),
+            Some("certificate expired")
+        );
+    }
 
     #[test]
     fn ages_read_naturally() {

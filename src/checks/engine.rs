@@ -303,6 +303,7 @@ impl Health {
                         timeout.as_millis()
                     )),
                     busy_pool: false,
+                    certificate_expires: None,
                     finished_at: SystemTime::now(),
                 })
             }
@@ -342,13 +343,15 @@ impl Health {
                 Ok(Err(_)) => Err(Failure::error("the check panicked")),
                 Err(_) => Err(Failure::timeout()),
             };
-            let outcome = Arc::new(outcome(
+            let mut outcome = outcome(
                 result,
                 started.elapsed(),
                 timeout,
                 run.was_beside_busy_pool(),
                 &sanitiser,
-            ));
+            );
+            outcome.certificate_expires = run.certificate_expiry();
+            let outcome = Arc::new(outcome);
             completion.complete(outcome.clone());
             outcome
         };
@@ -403,6 +406,7 @@ fn cancelled(error: String) -> Outcome {
         reason: Some(Reason::Other),
         error: Some(error),
         busy_pool: false,
+        certificate_expires: None,
         finished_at: SystemTime::now(),
     }
 }
@@ -488,6 +492,7 @@ fn outcome(
         duration_ms: (took.as_secs_f64() * 1e6).round() / 1e3,
         error,
         busy_pool,
+        certificate_expires: None,
         finished_at: SystemTime::now(),
     }
 }
@@ -540,6 +545,7 @@ mod tests {
                 reason: None,
                 error: None,
                 busy_pool: false,
+                certificate_expires: None,
                 finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
             })
         };

@@ -1,10 +1,11 @@
-//! The `http` kind, declared as `kind = "http"`, `url = "http://host:port/path"`: one GET,
-//! ok on a 2xx or, with `expect = [codes]`, on exactly those. Redirects are not followed and at
-//! most 64 KiB of body is read. Also the one HTTP client of the crate: `vitals healthcheck`
-//! sends its GET through [`get`].
+//! The `http` kind, declared as `kind = "http"`, `url = "http://host:port/path"` or
+//! `https://...`: one GET, ok on a 2xx or, with `expect = [codes]`, on exactly those.
+//! Redirects are not followed and at most 64 KiB of body is read. Also the one HTTP client of
+//! the crate: `vitals healthcheck` sends its GET through [`get`].
 //!
-//! The client is hyper's HTTP/1 connection (hyper is in the build through Rocket) over a plain
-//! tokio socket: the probes talk to neighbours, so there is no TLS, pooling or proxy support.
+//! The client is hyper's HTTP/1 connection (hyper is in the build through Rocket) over a tokio
+//! socket, with vitals' TLS (`crate::tls`: the system's roots or the check's `ca_file`) for
+//! `https://`. There is no pooling or proxy support: one connection per run.
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -19,18 +20,25 @@ use super::net::connect;
 use super::{Check, Declarable, Declared, Failure, Reason, Run};
 use crate::config::CheckSettings;
 use crate::redact::{percent_decode, Secret};
+use crate::tls;
 
 /// `kind = "http"`, `url = "http://..."`, optionally `expect = [codes]`.
 pub(crate) const DECLARABLE: Declarable = Declarable {
     kind: "http",
     required: &["url"],
-    optional: &["expect"],
+    optional: &["expect", "ca_file"],
     build: declare,
 };
 
 fn declare(settings: &CheckSettings) -> Declared {
     let url = settings.url.as_deref().unwrap_or_default();
-    let target = Target::parse(url).map_err(|why| ("url", why))?;
+    let mut target = Target::parse(url).map_err(|why| ("url", why))?;
+    if let Some(path) = &settings.ca_file {
+        if !target.tls {
+            return Err(("ca_file", "only an https:// url uses it".into()));
+        }
+        target.roots = Some(tls::ca_file(path).map_err(|why| ("ca_file", why))?);
+    }
     let check = HttpCheck::new(target, settings.expect.clone()).map_err(|why| ("expect", why))?;
     Ok(Arc::new(check))
 }
@@ -41,6 +49,10 @@ const MAX_BODY: usize = 64 * 1024;
 /// Where a GET goes, parsed once.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
+    /// `https://`: the GET goes over TLS.
+    tls: bool,
+    /// The roots an `https://` target is checked against; the system's when `None`.
+    roots: Option<tls::Roots>,
     /// Host name or address, IPv6 without brackets.
     host: String,
     port: u16,
@@ -55,12 +67,15 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// Parses `http://[user:password@]host[:port][/path][?query]`; the error says what is wrong.
+    /// Parses `http[s]://[user:password@]host[:port][/path][?query]`; the error says what is
+    /// wrong.
     pub fn parse(url: &str) -> Result<Target, String> {
         let uri: Uri = url.parse().map_err(|e| format!("not a URL ({e})"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err("only http:// URLs are supported".into());
-        }
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err("only http:// and https:// URLs are supported".into()),
+        };
         let authority = uri.authority().ok_or("no host in URL")?;
         let host = uri.host().unwrap_or("");
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -70,6 +85,7 @@ impl Target {
         // `Uri` reads a port that is not a u16 (`h:99999`) as no port at all.
         let hostport = authority.as_str().rsplit('@').next().unwrap_or("");
         let port = match hostport.rsplit_once(':').filter(|(_, p)| !p.ends_with(']')) {
+            None if tls => 443,
             None => 80,
             Some((_, p)) => match p.parse::<u16>() {
                 Ok(n) if n > 0 => n,
@@ -101,6 +117,8 @@ impl Target {
         // `http://h:8000?x` has the query `x` and an empty path, sent as `/?x`.
         let path = uri.path_and_query().map_or("", |p| p.as_str());
         Ok(Target {
+            tls,
+            roots: None,
             host: host.to_owned(),
             port,
             authority,
@@ -113,21 +131,63 @@ impl Target {
         })
     }
 
-    /// `http://host:port/path`, without credentials.
+    /// `http[s]://host:port/path`, without credentials.
     pub fn display(&self) -> String {
-        format!("http://{}{}", self.authority, self.path)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority, self.path)
     }
+}
+
+/// What one GET brought back.
+pub(crate) struct Got {
+    /// The answer's status.
+    pub status: StatusCode,
+    /// Up to the asked number of bytes of its body.
+    pub body: Vec<u8>,
+    /// Over TLS, the `notAfter` of the server's certificate (Unix seconds).
+    pub certificate_expires: Option<i64>,
 }
 
 /// One GET of `target` with no deadline of its own: the status and up to `max_body` bytes of
 /// the body, or why there is none.
-pub(crate) async fn get(
+pub(crate) async fn get(target: &Target, max_body: usize) -> Result<Got, Failure> {
+    let stream = connect(&target.host, target.port).await?;
+    if !target.tls {
+        let got = exchange(target, stream, max_body, None).await;
+        return match got {
+            // A port that hung up on a plain request before any answer may speak TLS.
+            Err(f)
+                if f.reason() != Reason::HttpStatus
+                    && tls::speaks_tls(&target.host, target.port).await =>
+            {
+                Err(Failure::new(
+                    Reason::Tls,
+                    format!("{}: the port speaks TLS: use https://", target.authority),
+                ))
+            }
+            got => got,
+        };
+    }
+    let roots = target.roots.clone().unwrap_or_else(tls::system_roots);
+    let at = &target.authority;
+    let handshake = tls::handshake(stream, &target.host, &roots)
+        .await
+        .map_err(|e| tls::failure(at, &e))?;
+    exchange(target, handshake.stream, max_body, handshake.not_after).await
+}
+
+/// The GET itself, over an open (plain or TLS) connection.
+async fn exchange<S>(
     target: &Target,
+    stream: S,
     max_body: usize,
-) -> Result<(StatusCode, Vec<u8>), Failure> {
+    certificate_expires: Option<i64>,
+) -> Result<Got, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let at = &target.authority;
     let broken = |e: hyper::Error| Failure::new(reason_of(&e), format!("{at}: {e}"));
-    let stream = connect(&target.host, target.port).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(broken)?;
@@ -160,7 +220,11 @@ pub(crate) async fn get(
             Some(Err(e)) => return Err(broken(e)),
         }
     }
-    Ok((status, bytes))
+    Ok(Got {
+        status,
+        body: bytes,
+        certificate_expires,
+    })
 }
 
 /// The reason a hyper error means, by its kind.
@@ -210,9 +274,17 @@ impl HttpCheck {
 #[rocket::async_trait]
 impl Check for HttpCheck {
     async fn run(&self, run: &Run) -> Result<(), Failure> {
-        match timeout_at(run.deadline(), get(&self.target, MAX_BODY)).await {
-            Ok(Ok((status, _))) if self.accepts(status) => Ok(()),
-            Ok(Ok((status, body))) => {
+        let got = match timeout_at(run.deadline(), get(&self.target, MAX_BODY)).await {
+            Ok(Ok(got)) => got,
+            Ok(Err(failure)) => return Err(failure),
+            Err(_) => return Err(Failure::timeout()),
+        };
+        if let Some(not_after) = got.certificate_expires {
+            run.certificate_expires(not_after);
+        }
+        match got {
+            Got { status, .. } if self.accepts(status) => Ok(()),
+            Got { status, body, .. } => {
                 let body = String::from_utf8_lossy(&body);
                 let first = body.lines().next().unwrap_or("");
                 Err(Failure::new(
@@ -224,8 +296,6 @@ impl Check for HttpCheck {
                     ),
                 ))
             }
-            Ok(Err(failure)) => Err(failure),
-            Err(_) => Err(Failure::timeout()),
         }
     }
 
@@ -269,6 +339,12 @@ mod tests {
         assert_eq!(Target::parse("http://h").unwrap().port, 80);
         assert_eq!(Target::parse("http://h").unwrap().path, "/");
         assert_eq!(Target::parse("http://[::1]:81/x").unwrap().host, "::1");
+        let https = Target::parse("https://api.example").unwrap();
+        assert!(https.tls);
+        assert_eq!(
+            (https.port, https.display().as_str()),
+            (443, "https://api.example/")
+        );
     }
 
     #[test]
@@ -280,7 +356,7 @@ mod tests {
     #[test]
     fn unsupported_urls_are_refused() {
         for bad in [
-            "https://h/",
+            "ftp://h/",
             "http://:80/",
             "http://h:99999/",
             "h:80",

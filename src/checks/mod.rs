@@ -18,7 +18,7 @@ pub(crate) mod rocket_db;
 mod tcp;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -97,13 +97,16 @@ pub enum Reason {
     HttpStatus,
     /// An answer that makes no sense for the command.
     Protocol,
+    /// The TLS handshake failed: the certificate is untrusted, expired or for another name,
+    /// the server refused the handshake, or the port does not speak TLS.
+    Tls,
     /// Anything else.
     Other,
 }
 
 impl Reason {
     /// Every reason, for metric series that start at zero.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Refused,
         Reason::Timeout,
         Reason::Dns,
@@ -112,6 +115,7 @@ impl Reason {
         Reason::ConnectionLost,
         Reason::HttpStatus,
         Reason::Protocol,
+        Reason::Tls,
         Reason::Other,
     ];
 
@@ -126,6 +130,7 @@ impl Reason {
             Reason::ConnectionLost => "connection_lost",
             Reason::HttpStatus => "http_status",
             Reason::Protocol => "protocol",
+            Reason::Tls => "tls",
             Reason::Other => "other",
         }
     }
@@ -147,8 +152,12 @@ impl Reason {
     }
 
     /// The reason an error means, from the first error in its source chain whose type vitals
-    /// knows (an I/O error, a deadline that passed, an sqlx error); `other` when none is.
+    /// knows (a TLS error, an I/O error, a deadline that passed, an sqlx error); `other` when
+    /// none is.
     pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Reason {
+        if crate::tls::rustls_error(error).is_some() {
+            return Reason::Tls;
+        }
         let mut next = Some(error);
         while let Some(e) = next {
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
@@ -280,6 +289,8 @@ impl From<Failure> for Box<dyn std::error::Error + Send + Sync> {
 pub struct Run {
     deadline: Instant,
     beside_busy_pool: AtomicBool,
+    /// The peer certificate's `notAfter` (Unix seconds), `i64::MIN` when none was seen.
+    certificate_expires: AtomicI64,
 }
 
 impl Run {
@@ -289,6 +300,7 @@ impl Run {
         Run {
             deadline,
             beside_busy_pool: AtomicBool::new(false),
+            certificate_expires: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -305,6 +317,17 @@ impl Run {
 
     pub(crate) fn was_beside_busy_pool(&self) -> bool {
         self.beside_busy_pool.load(Ordering::Relaxed)
+    }
+
+    /// Records the `notAfter` (Unix seconds) of the leaf certificate the dependency presented
+    /// in a TLS handshake: shown as `vitals_check_tls_not_after_seconds{check}` and, within
+    /// 30 days, on `/status`.
+    pub fn certificate_expires(&self, not_after: i64) {
+        self.certificate_expires.store(not_after, Ordering::Relaxed);
+    }
+
+    pub(crate) fn certificate_expiry(&self) -> Option<i64> {
+        Some(self.certificate_expires.load(Ordering::Relaxed)).filter(|&t| t != i64::MIN)
     }
 }
 
@@ -374,6 +397,10 @@ pub(crate) trait Pooled: Send + Sync + 'static {
     async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt>;
     /// The same on a connection of the check's own, outside the pool.
     async fn on_own_connection(&self, deadline: Instant) -> Result<(), Failure>;
+    /// The `notAfter` of the certificate the pool's latest TLS handshake saw.
+    fn certificate_expires(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// A check on a pool: one retry when a pooled connection turns out dead, and, on a pool
@@ -406,11 +433,16 @@ impl<P: Pooled> PooledCheck<P> {
 #[rocket::async_trait]
 impl<P: Pooled> Check for PooledCheck<P> {
     async fn run(&self, run: &Run) -> Result<(), Failure> {
-        if self.shared && self.pool.is_busy() {
+        let result = if self.shared && self.pool.is_busy() {
             run.checked_beside_busy_pool();
-            return self.pool.on_own_connection(run.deadline()).await;
+            self.pool.on_own_connection(run.deadline()).await
+        } else {
+            with_one_retry(|| self.pool.on_pooled(run.deadline())).await
+        };
+        if let Some(not_after) = self.pool.certificate_expires() {
+            run.certificate_expires(not_after);
         }
-        with_one_retry(|| self.pool.on_pooled(run.deadline())).await
+        result
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -490,6 +522,8 @@ pub(crate) struct Outcome {
     pub error: Option<String>,
     /// The check used a connection of its own because its pool was fully busy.
     pub busy_pool: bool,
+    /// The `notAfter` (Unix seconds) of the certificate a TLS handshake of the run saw.
+    pub certificate_expires: Option<i64>,
     /// Wall-clock time the run ended.
     pub finished_at: SystemTime,
 }
@@ -636,6 +670,7 @@ pub(crate) mod tests {
                 reason: (status != Status::Ok).then_some(Reason::Other),
                 error: (status != Status::Ok).then(|| "boom".to_owned()),
                 busy_pool: false,
+                certificate_expires: None,
                 finished_at: SystemTime::now(),
             }),
         }

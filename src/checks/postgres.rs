@@ -121,6 +121,10 @@ fn is_dead_connection(e: &sqlx::Error) -> bool {
 
 /// The failure an sqlx error means, with its reason by error kind or SQLSTATE.
 fn failure(e: sqlx::Error) -> Failure {
+    if let Some(tls) = crate::tls::rustls_error(&e) {
+        let why = crate::tls::describe(tls);
+        return Failure::new(Reason::Tls, format!("postgres: TLS: {why}"));
+    }
     match reason_of(&e) {
         Reason::Timeout => Failure::timeout(),
         reason => Failure::new(reason, e),
@@ -129,8 +133,13 @@ fn failure(e: sqlx::Error) -> Failure {
 
 /// The reason an sqlx error means, by error kind or SQLSTATE.
 pub(super) fn reason_of(e: &sqlx::Error) -> Reason {
+    if crate::tls::rustls_error(e).is_some() {
+        return Reason::Tls;
+    }
     match e {
         sqlx::Error::PoolTimedOut => Reason::Timeout,
+        // The handshake failed, or `sslmode=require` met a server without TLS.
+        sqlx::Error::Tls(_) => Reason::Tls,
         sqlx::Error::Io(io) => Reason::of_io(io),
         sqlx::Error::Protocol(_) => Reason::Protocol,
         sqlx::Error::PoolClosed => Reason::Unavailable,

@@ -43,9 +43,15 @@ impl Address {
     /// The TCP address of a Redis URL, parsed as redis-rs parses it; `None` for a Unix socket
     /// or a URL redis-rs rejects.
     fn of(url: &str) -> Option<Address> {
-        let (host, port, tls) = match url.into_connection_info().ok()?.addr {
-            ConnectionAddr::Tcp(host, port) => (host, port, false),
-            ConnectionAddr::TcpTls { host, port, .. } => (host, port, true),
+        // vitals speaks TLS itself (see `pools::RedisTls`): redis-rs is built without it.
+        let (url, tls) = match url.strip_prefix("rediss://") {
+            Some(rest) => (format!("redis://{rest}"), true),
+            None => (url.to_owned(), false),
+        };
+        let (host, port) = match url.as_str().into_connection_info().ok()?.addr {
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                (host, port)
+            }
             ConnectionAddr::Unix(_) => return None,
         };
         Some(Address { host, port, tls })
@@ -143,6 +149,14 @@ pub(crate) type RedisCheck = PooledCheck<RedisPool>;
 
 #[rocket::async_trait]
 impl Pooled for RedisPool {
+    fn certificate_expires(&self) -> Option<i64> {
+        match self {
+            RedisPool::Managed(p) => p.manager().certificate_expires(),
+            RedisPool::Host(_) => None,
+            RedisPool::At(p, _) => p.certificate_expires(),
+        }
+    }
+
     fn is_busy(&self) -> bool {
         let status = match self {
             RedisPool::Managed(p) => p.status(),
@@ -251,7 +265,18 @@ async fn diagnose(address: &Address) -> Option<Failure> {
     if address.tls {
         return None;
     }
-    refusal(&first_reply_to_ping(&mut stream).await?)
+    match first_reply_to_ping(&mut stream).await {
+        Some(reply) => refusal(&reply),
+        // Hung up on a plain PING without a word: perhaps a TLS port.
+        None if crate::tls::speaks_tls(&address.host, address.port).await => Some(Failure::new(
+            Reason::Tls,
+            format!(
+                "redis: {}:{} speaks TLS: use rediss://",
+                address.host, address.port
+            ),
+        )),
+        None => None,
+    }
 }
 
 /// The failure a first reply to a bare PING on a new connection means, if it is a refusal:
@@ -294,14 +319,27 @@ async fn first_reply_to_ping(stream: &mut TcpStream) -> Option<Vec<u8>> {
 
 /// The failure a driver error means, with its reason by error kind or server error code.
 fn failure(e: redis::RedisError) -> Failure {
+    if is_tls_failure(&e) {
+        let why = e.detail().unwrap_or_default();
+        return Failure::new(Reason::Tls, format!("redis: TLS: {why}"));
+    }
     // The driver's own words ("Connection refused (os error 111)"), not deadpool's.
     Failure::new(failure_reason(&e), format!("redis: {e}"))
+}
+
+/// Whether `e` is a failed TLS handshake of vitals' own (see `pools::RedisTls`), which gives
+/// it a code of its own: redis-rs 0.25 lends the I/O error it wraps only without `'static`,
+/// so a rustls error could not be reached behind it.
+fn is_tls_failure(e: &redis::RedisError) -> bool {
+    e.code() == Some(crate::pools::TLS_FAILURE)
 }
 
 /// The reason a driver error means, by error kind or server error code.
 fn failure_reason(e: &redis::RedisError) -> Reason {
     use redis::ErrorKind as K;
-    if e.is_connection_refusal() {
+    if is_tls_failure(e) {
+        Reason::Tls
+    } else if e.is_connection_refusal() {
         Reason::Refused
     } else if e.is_timeout() {
         Reason::Timeout

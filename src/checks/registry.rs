@@ -119,7 +119,7 @@ impl Registry {
         for (name, source) in Self::enabled(registered, settings) {
             let check = match source {
                 Source::ManagedPostgres => managed_postgres(rocket)?,
-                Source::ManagedRedis => managed_redis(rocket)?,
+                Source::ManagedRedis => managed_redis(rocket, settings)?,
                 Source::Ready(check) => check.clone(),
                 Source::Fetched(fetch) => {
                     fetch(rocket).map_err(|why| format!("check '{name}': {why}"))?
@@ -158,7 +158,9 @@ impl Registry {
 fn declare(name: &str, table: &CheckSettings) -> Result<Option<Arc<dyn Check>>, String> {
     let key = |key: &str| format!("health.checks.{name}.{key}");
     let Some(kind) = table.kind.as_deref() else {
-        return match table.kind_keys().next() {
+        // The built-in Redis takes a `ca_file` for its `rediss://` URL.
+        let own = |k: &&str| !(name == "redis" && *k == "ca_file");
+        return match table.kind_keys().find(own) {
             Some(k) => Err(format!(
                 "{}: only a declared check (with a kind) takes it",
                 key(k)
@@ -230,9 +232,21 @@ fn managed_postgres(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {
     Ok(Arc::new(PostgresCheck::new(db.pool.clone(), secrets)))
 }
 
-fn managed_redis(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {
+fn managed_redis(
+    rocket: &Rocket<Build>,
+    settings: &HealthSettings,
+) -> Result<Arc<dyn Check>, String> {
     let cache = Cache::fetch(rocket).ok_or("the Redis pool (databases.redis) did not start")?;
     let url = pool_url(rocket, "redis");
+    let ca_file = settings
+        .checks
+        .get("redis")
+        .and_then(|c| c.ca_file.as_deref());
+    if let Some(path) = ca_file {
+        let roots = crate::tls::ca_file(path)
+            .map_err(|why| format!("health.checks.redis.ca_file: {why}"))?;
+        cache.pool.manager().trust(roots);
+    }
     let secrets = url_secrets(&url);
     let pool = RedisPool::Managed(cache.pool.clone()).at(&url);
     Ok(Arc::new(RedisCheck::new(pool, secrets)))
@@ -243,10 +257,13 @@ mod tests {
     use super::*;
 
     fn table(pairs: &[(&str, &str)]) -> CheckSettings {
-        let figment = pairs
-            .iter()
-            .filter(|(k, _)| *k != "expect")
-            .fold(figment::Figment::new(), |f, (k, v)| f.merge((*k, *v)));
+        let figment = pairs.iter().filter(|(k, _)| *k != "expect").fold(
+            figment::Figment::new(),
+            |f, (k, v)| match *k {
+                "tls" => f.merge((*k, *v == "true")),
+                _ => f.merge((*k, *v)),
+            },
+        );
         let mut table: CheckSettings = figment.extract().unwrap();
         if let Some(expect) = pairs.iter().find(|(k, _)| *k == "expect") {
             table.expect = Some(vec![expect.1.parse().unwrap()]);
@@ -259,6 +276,40 @@ mod tests {
             Ok(_) => panic!("{pairs:?} was accepted"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn a_ca_file_belongs_to_https_to_tcp_with_tls_and_to_the_built_in_redis() {
+        let e = error(&[
+            ("kind", "http"),
+            ("url", "http://h/"),
+            ("ca_file", "/x.pem"),
+        ]);
+        assert_eq!(e, "health.checks.q.ca_file: only an https:// url uses it");
+        let e = error(&[("kind", "tcp"), ("address", "h:1"), ("ca_file", "/x.pem")]);
+        assert_eq!(e, "health.checks.q.ca_file: only tls = true uses it");
+        let e = error(&[
+            ("kind", "tcp"),
+            ("address", "h:1"),
+            ("tls", "true"),
+            ("ca_file", "/no/such.pem"),
+        ]);
+        assert!(
+            e.starts_with("health.checks.q.ca_file: cannot read /no/such.pem"),
+            "{e}"
+        );
+        let e = error(&[("kind", "http"), ("url", "https://h/"), ("tls", "true")]);
+        assert_eq!(e, r#"health.checks.q.tls: not a key of kind = "http""#);
+        assert!(declare("redis", &table(&[("ca_file", "/x.pem")]))
+            .unwrap()
+            .is_none());
+        let e = declare("database", &table(&[("ca_file", "/x.pem")]))
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("health.checks.database.ca_file: only a declared check"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -309,8 +360,11 @@ mod tests {
     fn a_malformed_value_is_named_with_its_key() {
         let e = error(&[("kind", "tcp"), ("address", "no-port")]);
         assert!(e.starts_with("health.checks.q.address: "), "{e}");
-        let e = error(&[("kind", "http"), ("url", "https://h/")]);
-        assert_eq!(e, "health.checks.q.url: only http:// URLs are supported");
+        let e = error(&[("kind", "http"), ("url", "ftp://h/")]);
+        assert_eq!(
+            e,
+            "health.checks.q.url: only http:// and https:// URLs are supported"
+        );
         let e = error(&[("kind", "http"), ("url", "http://h/"), ("expect", "999")]);
         assert!(e.starts_with("health.checks.q.expect: "), "{e}");
     }

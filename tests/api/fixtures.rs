@@ -70,7 +70,7 @@ impl Drop for Silent {
 }
 
 /// What a [`Proxy`] counts in the client-to-server stream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     /// Postgres simple and extended queries (`Q` and `P` messages).
     Postgres,
@@ -79,7 +79,8 @@ pub enum Protocol {
 }
 
 /// A TCP proxy in front of a real dependency that counts the commands passing through and can
-/// slow every answer down.
+/// slow every answer down. It declines a Postgres client's request for TLS itself (as a server
+/// without TLS does), so that what it counts stays readable.
 pub struct Proxy {
     pub port: u16,
     commands: Arc<AtomicUsize>,
@@ -152,8 +153,24 @@ async fn pipe(
 ) {
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut server_rx, mut server_tx) = server.into_split();
+    let mut counter = Counter::new(protocol);
+    if protocol == Protocol::Postgres {
+        // An SSLRequest (length 8, code 80877103) is answered `N`; anything else goes on.
+        let mut first = [0u8; 8];
+        if client_rx.read_exact(&mut first).await.is_err() {
+            return;
+        }
+        let sent = if first == [0, 0, 0, 8, 4, 210, 22, 47] {
+            client_tx.write_all(b"N").await
+        } else {
+            commands.fetch_add(counter.feed(&first), Ordering::SeqCst);
+            server_tx.write_all(&first).await
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
     let upstream = async {
-        let mut counter = Counter::new(protocol);
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             let n = match client_rx.read(&mut buf).await {

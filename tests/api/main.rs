@@ -26,3 +26,4 @@ mod secrets;
 mod startup;
 mod status_page;
 mod surface;
+mod tls;
