@@ -17,6 +17,12 @@ COPY static ./static
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim
+# The system's root certificates, which TLS checks trust unless a ca_file names others
+# (slim images ship none). Unpinned on purpose: the roots should be the archive's newest.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 # A fixed numeric user, so Kubernetes' runAsNonRoot can verify it.
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin vitals
 # vitals looks for Rocket.toml in its working directory.

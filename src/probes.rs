@@ -54,6 +54,9 @@ pub struct Budget {
     /// Rocket's `shutdown.grace` and `shutdown.mercy`, seconds.
     pub grace_s: u64,
     pub mercy_s: u64,
+    /// The enabled checks that verify a certificate against the system's roots (a TLS URL or
+    /// table without `ca_file` or `sslrootcert`): the image must ship them.
+    pub system_roots: Vec<String>,
 }
 
 impl Budget {
@@ -84,6 +87,7 @@ impl Budget {
             drain_ms: health.drain_ms,
             grace_s: u64::from(rocket.shutdown.grace),
             mercy_s: u64::from(rocket.shutdown.mercy),
+            system_roots: system_root_checks(figment, health),
         })
     }
 
@@ -107,6 +111,43 @@ impl Budget {
         let failures = 2;
         ((self.drain_ms / 1000 / failures).clamp(1, 10), failures)
     }
+}
+
+/// The enabled checks of `health` that trust the system's roots: a Postgres URL that verifies
+/// (`sslmode=verify-ca|verify-full`) without `sslrootcert`, a `rediss://` Redis, an `https://`
+/// check or a `tcp` check with `tls`, without `ca_file`.
+fn system_root_checks(figment: &Figment, health: &crate::config::HealthSettings) -> Vec<String> {
+    let url = |pool: &str| -> String {
+        figment
+            .extract_inner(&format!("databases.{pool}.url"))
+            .unwrap_or_default()
+    };
+    let ca_file = |name: &str| health.checks.get(name).and_then(|c| c.ca_file.as_ref());
+    let postgres = url("postgres");
+    let verifies = ["sslmode=verify-ca", "sslmode=verify-full"]
+        .iter()
+        .any(|m| postgres.contains(m));
+    let mut names = Vec::new();
+    if health.is_enabled("database") && verifies && !postgres.contains("sslrootcert=") {
+        names.push("database".to_owned());
+    }
+    if health.is_enabled("redis")
+        && url("redis").starts_with("rediss://")
+        && ca_file("redis").is_none()
+    {
+        names.push("redis".to_owned());
+    }
+    for (name, c) in &health.checks {
+        let tls = match c.kind.as_deref() {
+            Some("http") => c.url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            Some("tcp") => c.tls == Some(true),
+            _ => false,
+        };
+        if c.enabled && tls && c.ca_file.is_none() {
+            names.push(name.clone());
+        }
+    }
+    names
 }
 
 /// The recommended settings, in three pieces to paste: a container's probes, the pod spec's
@@ -494,6 +535,27 @@ fn dockerfile(file: &str, text: &str, b: &Budget, findings: &mut Vec<Finding>) {
         let upper = l.to_ascii_uppercase();
         (upper.starts_with("ENTRYPOINT") || upper.starts_with("CMD")) && l.contains("vitals")
     });
+    // A slim base image has no root certificates unless the stage installs them.
+    let ships_roots = last_stage.iter().any(|l| l.contains("ca-certificates"));
+    if runs_vitals && !ships_roots && !b.system_roots.is_empty() {
+        findings.push(Finding {
+            file: file.to_owned(),
+            object: "image".to_owned(),
+            container: "vitals".to_owned(),
+            field: "FROM".to_owned(),
+            problem: format!(
+                "the image installs no ca-certificates, but {} verif{} a certificate against the \
+                 system's roots: every such check will fail as untrusted; install \
+                 ca-certificates, or give each a ca_file (Postgres: sslrootcert in its URL)",
+                b.system_roots.join(", "),
+                if b.system_roots.len() == 1 {
+                    "ies"
+                } else {
+                    "y"
+                }
+            ),
+        });
+    }
     let Some(healthcheck) = last_stage
         .iter()
         .rev()
@@ -830,6 +892,7 @@ mod tests {
             drain_ms: 5000,
             grace_s: 2,
             mercy_s: 3,
+            system_roots: Vec::new(),
         }
     }
 
@@ -851,6 +914,46 @@ mod tests {
             dockerfile_fields(bad),
             ["HEALTHCHECK", "HEALTHCHECK --timeout"]
         );
+    }
+
+    #[test]
+    fn an_image_without_roots_is_named_when_a_check_trusts_the_system_roots() {
+        let image = "FROM debian:bookworm-slim\nENTRYPOINT [\"vitals\"]\n";
+        let mut b = budget();
+        let mut findings = Vec::new();
+        dockerfile("Dockerfile", image, &b, &mut findings);
+        assert!(findings.is_empty(), "no TLS check, no finding");
+        b.system_roots = vec!["database".into()];
+        dockerfile("Dockerfile", image, &b, &mut findings);
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0]
+            .problem
+            .contains("database verifies a certificate"));
+        let with_roots = "FROM debian:bookworm-slim\nRUN apt-get install -y ca-certificates\n\
+                          ENTRYPOINT [\"vitals\"]\n";
+        let mut findings = Vec::new();
+        dockerfile("Dockerfile", with_roots, &b, &mut findings);
+        assert!(findings.is_empty());
+    }
+
+    #[test]
+    fn checks_that_trust_the_system_roots_are_found_in_the_configuration() {
+        let figment = Figment::from(rocket::Config::default())
+            .merge((
+                "databases.postgres.url",
+                "postgres://h/d?sslmode=verify-full",
+            ))
+            .merge(("databases.redis.url", "rediss://h:6380"))
+            .merge(("health.checks.redis.ca_file", "/ca.pem"))
+            .merge(("health.checks.api.kind", "http"))
+            .merge(("health.checks.api.url", "https://api.example/"))
+            .merge(("health.checks.ldap.kind", "tcp"))
+            .merge(("health.checks.ldap.address", "ldap:636"))
+            .merge(("health.checks.ldap.tls", true))
+            .merge(("health.checks.plain.kind", "tcp"))
+            .merge(("health.checks.plain.address", "db:5432"));
+        let budget = Budget::from_figment(&figment).unwrap();
+        assert_eq!(budget.system_roots, ["database", "api", "ldap"]);
     }
 
     #[test]
