@@ -203,6 +203,16 @@ impl Vitals {
 
     /// Registers an async closure as the check `name`: `Ok(())` passes, an `Err` is an
     /// `error` with its text, and the deadline is enforced around it.
+    ///
+    /// ```
+    /// let vitals = vitals::Vitals::new().check_fn("spool", || async {
+    ///     match std::fs::read_dir("/tmp").map_err(|e| e.to_string())?.count() {
+    ///         n if n > 10_000 => Err(format!("{n} files waiting")),
+    ///         _ => Ok(()),
+    ///     }
+    /// });
+    /// # drop(vitals);
+    /// ```
     pub fn check_fn<F, Fut, E>(self, name: impl Into<String>, check: F) -> Vitals
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -250,6 +260,18 @@ impl Vitals {
 
     /// Registers `SELECT 1` on the app's own sqlx pool as the check `name`. When the app's
     /// traffic holds every connection, the check uses one of its own instead of waiting.
+    /// (A pool the app owns through rocket_db_pools is [`database`](Vitals::database)'s.)
+    ///
+    /// ```no_run
+    /// #[rocket::launch]
+    /// async fn rocket() -> _ {
+    ///     // In an async launch: a lazy sqlx pool needs Tokio's context to be built.
+    ///     let pool = vitals::PgPool::connect_lazy("postgres://app@db/app").unwrap();
+    ///     rocket::build()
+    ///         .manage(pool.clone())
+    ///         .attach(vitals::Vitals::new().postgres("orders", pool))
+    /// }
+    /// ```
     pub fn postgres(self, name: impl Into<String>, pool: sqlx::PgPool) -> Vitals {
         self.check(
             name,

@@ -326,6 +326,36 @@ async fn plain_http_to_a_tls_port_fails_at_once_without_hanging() {
 }
 
 #[rocket::async_test]
+async fn a_tls_failures_words_are_details_withheld_without_the_token() {
+    let server = https("expired").await;
+    let url = format!("https://localhost:{}/", server.port);
+    let mut overrides = vec![
+        ("health.details", val("authorized")),
+        ("health.token", val("tls-test-token")),
+        ("health.checks.database.enabled", val(false)),
+        ("health.checks.redis.enabled", val(false)),
+        ("health.checks.up.kind", val("http")),
+        ("health.checks.up.ca_file", val(Pki::get().path("ca.pem"))),
+    ];
+    overrides.push(("health.checks.up.url", val(url)));
+    let app = spawn_app(overrides).await;
+    let answer = app.get_ready().await;
+    assert_eq!(answer.check("up")["reason"], "tls");
+    assert!(answer.check("up").get("error").is_none(), "{}", answer.json);
+    let with_token = app
+        .client
+        .get("/health/ready")
+        .header(rocket::http::Header::new(
+            "Authorization",
+            "Bearer tls-test-token",
+        ))
+        .dispatch()
+        .await;
+    let body = with_token.into_string().await.unwrap();
+    assert!(body.contains("certificate has expired"), "{body}");
+}
+
+#[rocket::async_test]
 async fn a_silent_tls_port_is_a_timeout_at_the_deadline() {
     let silent = Silent::start().await;
     let url = format!("https://localhost:{}/", silent.port);
@@ -582,6 +612,14 @@ async fn postgres_sslmode_require_against_a_server_without_tls_fails_at_once() {
         "{:?}",
         answer.elapsed
     );
+}
+
+#[rocket::async_test]
+async fn postgres_over_the_unix_socket_still_works_whatever_the_sslmode_default() {
+    // The socket directory as the (percent-encoded) host; TLS is never tried on a socket.
+    let app = postgres_app("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres".into()).await;
+    let answer = app.get_ready().await;
+    assert_eq!(answer.status, Status::Ok, "{:?}", answer.json);
 }
 
 #[test]
