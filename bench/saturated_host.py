@@ -9,7 +9,9 @@ and probes /ops/health/live and /ops/health/ready on the host's port and on the 
 a new connection per probe as kubelet does, from CPU 1: first idle, then while wrk (CPU 1,
 64 connections) keeps its CPU-bound route /work?ms=5 saturated. Prints p50, p99 and max per
 target and phase side by side, then the target for the health port under saturation as PASS
-or MISS. Needs Postgres and Redis on 127.0.0.1 and Debian's wrk. Exits 0 (a benchmark).
+or MISS, then the app runtime's heartbeat lag in each phase (from vitals_runtime_lag_seconds)
+beside health.stall_ms, the margin stall detection keeps under this load. Needs Postgres and
+Redis on 127.0.0.1 and Debian's wrk. Exits 0 (a benchmark).
 """
 import argparse, os, socket, statistics, subprocess, sys, threading, time
 
@@ -17,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_APP = os.path.join(ROOT, "target", "release", "examples", "host_app")
 SERVER_CPU, LOAD_CPU = "0", "1"
 TIMEOUT_S = 5.0
+STALL_MS = 5000  # health.stall_ms's default
 
 
 def free_port():
@@ -67,6 +70,34 @@ def summary(times):
     return f"{p(0.5):8.2f} {p(0.99):8.2f} {times[-1]:8.2f}"
 
 
+def lag_buckets(port):
+    """The cumulative buckets of vitals_runtime_lag_seconds: {le: count}."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as s:
+        s.sendall(b"GET /ops/metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    buckets = {}
+    for line in data.decode().splitlines():
+        if line.startswith("vitals_runtime_lag_seconds_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def lag_summary(before, after):
+    """p50, p99 and the largest bucket reached, in ms, of the beats between two scrapes."""
+    delta = sorted((le, after[le] - before.get(le, 0)) for le in after)
+    total = delta[-1][1] if delta else 0
+    if not total:
+        return "no beats"
+    def q(f):
+        return next(le for le, n in delta if n >= f * total)
+    top = next(le for le, n in delta if n >= total)
+    ms = lambda s: "inf" if s == float("inf") else f"{s * 1e3:g}"
+    return f"p50 <= {ms(q(0.5))} ms, p99 <= {ms(q(0.99))} ms, max <= {ms(top)} ms ({total:.0f} beats)"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--probes", type=int, default=300, help="probes per target and phase")
@@ -91,13 +122,16 @@ def main():
             ("ready,  host port", app_port, "/ops/health/ready"),
             ("ready,  health port", health_port, "/ops/health/ready"),
         ]
+        lag_idle = lag_buckets(health_port)
         idle = measure(targets, args.probes)
+        lag_loaded = lag_buckets(health_port)
         load = subprocess.Popen(
             ["taskset", "-c", LOAD_CPU, "wrk", "-t2", "-c64", "-d600s",
              f"http://127.0.0.1:{app_port}/work?ms=5"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         time.sleep(2)  # wrk at full pressure
         saturated = measure(targets, args.probes)
+        lag_end = lag_buckets(health_port)
         load.send_signal(2)
         wrk_out, _ = load.communicate(timeout=10)
         served = next((l for l in wrk_out.splitlines() if "Requests/sec" in l), "").strip()
@@ -116,6 +150,10 @@ def main():
             print()
             print(f"  [{'PASS' if ok else 'MISS'}] health port liveness under saturation: "
                   f"p99 {p99:.2f} ms <= 10, max {most:.2f} ms <= 50")
+        print()
+        print(f"app runtime heartbeat lag (every 100 ms; bucket bounds), health.stall_ms = {STALL_MS}:")
+        print(f"  idle       {lag_summary(lag_idle, lag_loaded)}")
+        print(f"  saturated  {lag_summary(lag_loaded, lag_end)}")
     finally:
         app.terminate()
         app.wait(timeout=15)

@@ -33,6 +33,7 @@ use crate::access::Policy;
 use crate::checks::Health;
 use crate::config::Settings;
 use crate::fairings::Scope;
+use crate::heartbeat::{Heartbeat, StallWatch, PERIOD};
 use crate::metrics::Metrics;
 use crate::routes::Service;
 use crate::shutdown::Lifecycle;
@@ -130,6 +131,7 @@ fn health_rocket(app: &Rocket<Orbit>, base: &str) -> Option<Rocket<Build>> {
         .manage(app.state::<Links>()?.clone())
         .manage(*app.state::<Service>()?)
         .manage(app.state::<Settings>()?.clone())
+        .manage(StallWatch(app.state::<Heartbeat>()?.clone()))
         .mount(base, crate::routes::probe_routes())
         .mount(base, crate::status_page::page_routes())
         .mount(base, crate::metrics::metrics_routes())
@@ -163,6 +165,16 @@ async fn serve(
             return;
         }
     };
+    // Says once when the app's runtime stalls and once when it runs again.
+    if let Some(StallWatch(heartbeat)) = rocket_state_watch(&client) {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PERIOD);
+            loop {
+                every.tick().await;
+                heartbeat.log_changes();
+            }
+        });
+    }
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
@@ -188,6 +200,10 @@ async fn serve(
             _ = stopped.changed() => break,
         }
     }
+}
+
+fn rocket_state_watch(client: &Client) -> Option<StallWatch> {
+    client.rocket().state::<StallWatch>().cloned()
 }
 
 /// Hands one hyper request to the health Rocket and its answer back to hyper.

@@ -12,6 +12,7 @@ use super::forms::{Answer, Form, Probe};
 use crate::access::Viewer;
 use crate::checks::{Health, Report};
 use crate::error::Error;
+use crate::heartbeat::Stall;
 use crate::shutdown::Lifecycle;
 
 /// What `serviceId` and `version` say, in managed state.
@@ -31,6 +32,7 @@ fn answer(
     Answer {
         probe,
         report,
+        stalled: None,
         excluded: Vec::new(),
         viewer,
         form,
@@ -41,12 +43,19 @@ fn answer(
 /// Liveness: the process answers. Never touches a dependency; the default form is a constant
 /// body, since this is the endpoint probed most often. It has no details to show, so it
 /// does not look at the token.
+///
+/// On the health port it answers for the app's runtime too: 503 `stalled` once that runtime has
+/// run no task for `health.stall_ms` (see `heartbeat`).
 #[get("/health/live")]
-fn live(form: Form, service: &State<Service>) -> Result<Constant, Answer> {
+fn live(form: Form, service: &State<Service>, stall: Stall) -> Result<Constant, Answer> {
     let nobody = Viewer { details: false };
-    match form {
-        Form::Json => Ok(Constant),
-        form => Err(answer(Probe::Live, None, nobody, form, service)),
+    match (form, stall.0) {
+        (Form::Json, None) => Ok(Constant),
+        (form, stalled) => {
+            let mut answer = answer(Probe::Live, None, nobody, form, service);
+            answer.stalled = stalled;
+            Err(answer)
+        }
     }
 }
 
