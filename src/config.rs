@@ -101,10 +101,23 @@ pub(crate) struct HealthSettings {
     /// A port of their own for the health endpoints, served by a thread and runtime of their
     /// own; unset (the default), they are served on Rocket's port only.
     pub port: Option<u16>,
+    /// With `port`: how long the app's runtime may run no task before liveness on the health
+    /// port answers 503 `stalled`, in ms. Default 5000 (README, "Stall detection").
+    pub stall_ms: u64,
     /// Who sees the error texts: `always`, `authorized` (default) or `never`.
     pub details: Details,
     /// The token that shows details under `authorized`; `VITALS_TOKEN` wins. Default none.
     pub token: Option<Secret>,
+    /// Runs every check on a timer every this many ms (with jitter), probes answering from
+    /// the latest result; 0 (the default) runs checks when a probe asks.
+    pub interval_ms: u64,
+    /// Timer mode: a result older than this (ms) counts as failing, reason `stale`. Default
+    /// three intervals plus `timeout_ms`.
+    pub max_age_ms: Option<u64>,
+    /// Consecutive failed runs before a passing check counts as failing. Default 1.
+    pub fail_after: u32,
+    /// Consecutive ok runs before a failing check counts as passing again. Default 1.
+    pub pass_after: u32,
     /// Per-check settings and declared checks, keyed by check name.
     pub checks: BTreeMap<String, CheckSettings>,
 }
@@ -133,6 +146,10 @@ pub(crate) struct CheckSettings {
     /// A PEM file of the roots to trust instead of the system's: `http` (https), `tcp` with
     /// `tls`, and the built-in `redis` with a `rediss://` URL.
     pub ca_file: Option<String>,
+    /// This check's `fail_after`; the global one when unset.
+    pub fail_after: Option<u32>,
+    /// This check's `pass_after`; the global one when unset.
+    pub pass_after: Option<u32>,
 }
 
 impl Default for HealthSettings {
@@ -142,6 +159,11 @@ impl Default for HealthSettings {
             cache_ms: 0,
             drain_ms: 0,
             port: None,
+            stall_ms: 5000,
+            interval_ms: 0,
+            max_age_ms: None,
+            fail_after: 1,
+            pass_after: 1,
             details: Details::default(),
             token: None,
             checks: BTreeMap::new(),
@@ -161,6 +183,8 @@ impl Default for CheckSettings {
             expect: None,
             tls: None,
             ca_file: None,
+            fail_after: None,
+            pass_after: None,
         }
     }
 }
@@ -177,6 +201,26 @@ impl HealthSettings {
     /// Whether the check called `name` failing makes the service unavailable.
     pub fn is_critical(&self, name: &str) -> bool {
         self.checks.get(name).is_none_or(|c| c.critical)
+    }
+
+    /// The thresholds of the check called `name`: its own, else the global ones.
+    pub fn thresholds(&self, name: &str) -> crate::checks::Thresholds {
+        let own = self.checks.get(name);
+        crate::checks::Thresholds {
+            fail_after: own.and_then(|c| c.fail_after).unwrap_or(self.fail_after),
+            pass_after: own.and_then(|c| c.pass_after).unwrap_or(self.pass_after),
+        }
+    }
+
+    /// The timer mode these settings ask for, if any.
+    pub fn timer(&self) -> Option<crate::checks::Timer> {
+        (self.interval_ms > 0).then(|| crate::checks::Timer {
+            interval: std::time::Duration::from_millis(self.interval_ms),
+            max_age: std::time::Duration::from_millis(
+                self.max_age_ms
+                    .unwrap_or(3 * self.interval_ms + self.timeout_ms),
+            ),
+        })
     }
 
     /// Whether the check called `name` runs at all.
@@ -196,9 +240,53 @@ impl HealthSettings {
             }
         };
         in_range("health.timeout_ms".into(), self.timeout_ms)?;
+        // Several heartbeat periods, so that one late beat is never a stall.
+        if !(500..=600_000).contains(&self.stall_ms) {
+            return Err(format!(
+                "health.stall_ms = {}: must be between 500 and 600000 ms",
+                self.stall_ms
+            ));
+        }
         for (name, check) in &self.checks {
             if let Some(ms) = check.timeout_ms {
                 in_range(format!("health.checks.{name}.timeout_ms"), ms)?;
+            }
+            for (key, runs) in [
+                ("fail_after", check.fail_after),
+                ("pass_after", check.pass_after),
+            ] {
+                if runs == Some(0) {
+                    return Err(format!(
+                        "health.checks.{name}.{key} = 0: must be at least 1"
+                    ));
+                }
+            }
+        }
+        for (key, runs) in [
+            ("fail_after", self.fail_after),
+            ("pass_after", self.pass_after),
+        ] {
+            if runs == 0 {
+                return Err(format!("health.{key} = 0: must be at least 1"));
+            }
+        }
+        if self.interval_ms != 0 && !(100..=3_600_000).contains(&self.interval_ms) {
+            return Err(format!(
+                "health.interval_ms = {}: must be 0 (off) or between 100 and 3600000 ms",
+                self.interval_ms
+            ));
+        }
+        if let Some(age) = self.max_age_ms {
+            if self.interval_ms == 0 {
+                return Err(
+                    "health.max_age_ms: only health.interval_ms (the timer) uses it".into(),
+                );
+            }
+            if age < self.interval_ms {
+                return Err(format!(
+                    "health.max_age_ms = {age}: must be at least health.interval_ms ({})",
+                    self.interval_ms
+                ));
             }
         }
         Ok(())

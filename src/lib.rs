@@ -45,6 +45,7 @@
 //! - `fairings`: request logging and `Cache-Control`, for vitals' own routes.
 //! - `metrics`: Prometheus registry, its recorder and `/metrics`.
 //! - `shutdown`: the lifecycle (serving, draining) and the signal task.
+//! - `heartbeat`: proof that the app's runtime runs (stall detection, runtime lag).
 //! - `listener`: the health endpoints' own port, thread and runtime (`health.port`).
 //! - `logging`, `healthcheck`, `probes`: the `vitals` command's log lines, `vitals healthcheck`
 //!   and `vitals probes`; public for the binary and its tests only, not part of the API.
@@ -56,6 +57,7 @@ mod error;
 mod fairings;
 #[doc(hidden)]
 pub mod healthcheck;
+mod heartbeat;
 mod listener;
 #[doc(hidden)]
 pub mod logging;
@@ -76,7 +78,7 @@ use figment::Figment;
 use rocket::fairing::{self, AdHoc, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
 
-pub use checks::{check_once, Check, Failure, Reason, Run};
+pub use checks::{check_once, Change, Check, Failure, Reason, Run};
 pub use config::figment;
 pub use pools::PgLazy;
 /// The deadpool-redis that [`Vitals::redis`] takes a pool of (rocket_db_pools' own).
@@ -85,7 +87,7 @@ pub use shutdown::Lifecycle;
 /// The sqlx pool type that [`Vitals::postgres`] takes (sqlx 0.8).
 pub use sqlx::PgPool;
 
-use checks::{FnCheck, Health, Recorder, Registry, Source};
+use checks::{FnCheck, Health, Recorder, Registry, Source, Subscriber};
 use config::Settings;
 use fairings::Scope;
 use metrics::Metrics;
@@ -156,6 +158,7 @@ pub struct Vitals {
     standalone: bool,
     drain_on_signal: bool,
     host_requests: bool,
+    subscribers: Vec<Subscriber>,
 }
 
 impl Default for Vitals {
@@ -177,6 +180,7 @@ impl Vitals {
             standalone: false,
             drain_on_signal: true,
             host_requests: false,
+            subscribers: Vec::new(),
         }
     }
 
@@ -248,6 +252,29 @@ impl Vitals {
     {
         let fetch = Arc::new(checks::rocket_db::fetch::<D>);
         self.checks.push((name.into(), Source::Fetched(fetch)));
+        self
+    }
+
+    /// Calls `subscriber` with every change of a check's counted state (`passing`/`failing`,
+    /// see `fail_after`) and of the overall verdict: to page someone, shed load or flip a
+    /// feature flag. Each call runs on a task of its own on vitals' check runtime, so a slow
+    /// or panicking subscriber delays and breaks nothing.
+    ///
+    /// ```
+    /// let vitals = vitals::Vitals::new().on_change(|change: vitals::Change| async move {
+    ///     if change.check.is_none() && change.to == "unavailable" {
+    ///         eprintln!("readiness lost after {:?} {}", change.lasted, change.from);
+    ///     }
+    /// });
+    /// # drop(vitals);
+    /// ```
+    pub fn on_change<F, Fut>(mut self, subscriber: F) -> Vitals
+    where
+        F: Fn(Change) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let subscriber: Subscriber = Arc::new(move |change| Box::pin(subscriber(change)));
+        self.subscribers.push(subscriber);
         self
     }
 
@@ -359,6 +386,7 @@ impl Fairing for Vitals {
             standalone: self.standalone,
         };
         let registered = self.checks.clone();
+        let subscribers = self.subscribers.clone();
         let health_port = settings.health.port;
         let policy = access::Policy::new(settings.health.details, settings.health.token.clone());
         let rocket = rocket
@@ -367,13 +395,15 @@ impl Fairing for Vitals {
             .manage(settings)
             // After the pools (the app's and vitals' own): checks take theirs from managed state.
             .attach(AdHoc::try_on_ignite("Health Checks", |rocket| {
-                engine_stage(rocket, registered)
+                engine_stage(rocket, registered, subscribers)
             }))
             .attach(metrics::stage(&self.base, scope))
             .attach(fairings::stage(scope))
             .attach(routes::stage(&self.base, self.standalone))
             .attach(status_page::stage(&self.base, self.standalone))
-            .attach(shutdown::stage());
+            .attach(shutdown::stage())
+            // After the engine's stage, which manages the metrics its lag feeds.
+            .attach(heartbeat::stage());
         let rocket = match health_port {
             Some(port) => rocket.attach(listener::stage(port, self.base.clone())),
             None => rocket,
@@ -386,7 +416,11 @@ impl Fairing for Vitals {
 }
 
 /// Assembles the registry, then manages [`Health`] and the [`Metrics`] its runs feed.
-async fn engine_stage(rocket: Rocket<Build>, registered: Vec<(String, Source)>) -> fairing::Result {
+async fn engine_stage(
+    rocket: Rocket<Build>,
+    registered: Vec<(String, Source)>,
+    subscribers: Vec<Subscriber>,
+) -> fairing::Result {
     let Some(settings) = rocket.state::<Settings>() else {
         return Err(rocket);
     };
@@ -406,9 +440,29 @@ async fn engine_stage(rocket: Rocket<Build>, registered: Vec<(String, Source)>) 
     let metrics = Metrics::new(&described);
     let recorder: Recorder = {
         let metrics = metrics.clone();
-        Arc::new(move |name: &str, outcome: &checks::Outcome| metrics.record_run(name, outcome))
+        Arc::new(
+            move |name: &str, outcome: &checks::Outcome, changed: bool| {
+                metrics.record_run(name, outcome, changed)
+            },
+        )
     };
-    let engine =
-        Health::new(registry, health.cache_ms, recorder).spawning_on(checks::checks_runtime());
-    Ok(rocket.manage(engine).manage(metrics))
+    let engine = Health::new(registry, health.cache_ms, recorder)
+        .spawning_on(checks::checks_runtime())
+        .on_timer(health.timer())
+        .telling(subscribers);
+    Ok(rocket
+        .manage(engine)
+        .manage(metrics)
+        // Timers start when the app serves and stop when the drain begins.
+        .attach(AdHoc::on_liftoff("Check Timers", |rocket| {
+            Box::pin(async move {
+                let (Some(engine), Some(lifecycle)) =
+                    (rocket.state::<Health>(), rocket.state::<Lifecycle>())
+                else {
+                    return;
+                };
+                let lifecycle = lifecycle.clone();
+                engine.start_timers(Arc::new(move || lifecycle.is_draining()));
+            })
+        })))
 }

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::ContentType;
@@ -17,6 +17,11 @@ use rocket::{get, routes, Request, Response, State};
 use crate::checks::{Health, Outcome, Reason, Status};
 use crate::fairings::Scope;
 use crate::shutdown::Lifecycle;
+
+/// Lag buckets in seconds: 1 ms (a timer's own slack) to 30 s (long past any stall).
+const LAG_BUCKETS: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0,
+];
 
 /// Histogram buckets in seconds: 50 µs (a pooled round trip on loopback) to 5 s (past any
 /// sensible deadline), in 1-2.5-5 steps.
@@ -36,7 +41,10 @@ pub(crate) struct Metrics {
     busy_pool: IntCounterVec,
     check_overdue: IntGaugeVec,
     tls_not_after: IntGaugeVec,
+    transitions: IntCounterVec,
     http_requests: IntCounterVec,
+    runtime_lag: Histogram,
+    stall_threshold: Gauge,
     ready: IntGauge,
     /// The checks' names, for the gauges set at each scrape.
     checks: std::sync::Arc<[std::sync::Arc<str>]>,
@@ -107,6 +115,14 @@ impl Metrics {
             ),
             &["check"],
         );
+        let transitions = IntCounterVec::new(
+            Opts::new(
+                "vitals_check_transitions_total",
+                "Changes of a check's counted state (passing to failing and back)",
+            ),
+            &["check"],
+        )
+        .expect("valid metric");
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "vitals_http_requests_total",
@@ -114,6 +130,19 @@ impl Metrics {
             ),
             &["route", "status"],
         );
+        let runtime_lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "vitals_runtime_lag_seconds",
+                "How late the app runtime's heartbeat task ran (every 100 ms): its lag",
+            )
+            .buckets(LAG_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let stall_threshold = Gauge::new(
+            "vitals_runtime_stall_threshold_seconds",
+            "health.stall_ms: no heartbeat for this long is a stalled runtime",
+        )
+        .expect("valid metric");
         let ready = IntGauge::new("vitals_ready", "1 when the latest results make it ready");
         let draining = IntGauge::new("vitals_draining", "1 while draining before shutdown");
         // The names and options above are constants: failing here is a programming error.
@@ -146,7 +175,10 @@ impl Metrics {
             Box::new(busy_pool.clone()),
             Box::new(check_overdue.clone()),
             Box::new(tls_not_after.clone()),
+            Box::new(transitions.clone()),
             Box::new(http_requests.clone()),
+            Box::new(runtime_lag.clone()),
+            Box::new(stall_threshold.clone()),
             Box::new(ready.clone()),
             Box::new(draining.clone()),
         ] {
@@ -161,6 +193,7 @@ impl Metrics {
             }
             busy_pool.with_label_values(&[check]);
             check_overdue.with_label_values(&[check]);
+            transitions.with_label_values(&[check]);
             check_critical
                 .with_label_values(&[check])
                 .set(i64::from(critical));
@@ -177,15 +210,22 @@ impl Metrics {
             busy_pool,
             check_overdue,
             tls_not_after,
+            transitions,
             http_requests,
+            runtime_lag,
+            stall_threshold,
             ready,
             draining,
             checks: checks.iter().map(|&(name, _, _)| name.into()).collect(),
         }
     }
 
-    /// Records one completed run of the check `name`.
-    pub fn record_run(&self, name: &str, outcome: &Outcome) {
+    /// Records one completed run of the check `name`; `changed`: it changed the check's
+    /// counted state.
+    pub fn record_run(&self, name: &str, outcome: &Outcome, changed: bool) {
+        if changed {
+            self.transitions.with_label_values(&[name]).inc();
+        }
         if let Some(reason) = outcome.reason {
             self.check_failures
                 .with_label_values(&[name, reason.as_str()])
@@ -198,15 +238,26 @@ impl Metrics {
         if let Some(not_after) = outcome.certificate_expires {
             self.tls_not_after.with_label_values(&[name]).set(not_after);
         }
+        // The counted state (fail_after, pass_after), not this run's own.
         self.check_up
             .with_label_values(&[name])
-            .set(i64::from(outcome.status == Status::Ok));
+            .set(i64::from(outcome.passing));
         self.check_duration
             .with_label_values(&[name])
             .observe(outcome.duration_ms / 1e3);
         self.check_runs
             .with_label_values(&[name, outcome.status.as_str()])
             .inc();
+    }
+
+    /// Records how late the app runtime's heartbeat ran.
+    pub fn record_lag(&self, lag: Duration) {
+        self.runtime_lag.observe(lag.as_secs_f64());
+    }
+
+    /// Exposes `health.stall_ms`, for alerting rules to compare the lag against.
+    pub fn set_stall_threshold(&self, stall: Duration) {
+        self.stall_threshold.set(stall.as_secs_f64());
     }
 
     /// Records one answered request under its route name (`unmatched` when none matched).
@@ -329,6 +380,8 @@ mod tests {
             error: None,
             busy_pool,
             certificate_expires: None,
+            passing: status == Status::Ok,
+            held: None,
             finished_at: SystemTime::now(),
         }
     }
@@ -336,7 +389,7 @@ mod tests {
     #[test]
     fn a_run_sets_up_counts_and_observes_seconds() {
         let m = Metrics::new(&checks(&["database", "redis"]));
-        m.record_run("redis", &run(Status::Timeout, 800.0, false));
+        m.record_run("redis", &run(Status::Timeout, 800.0, false), false);
         let text = m.render(false, false, &[]);
         assert!(
             text.contains("vitals_check_up{check=\"redis\"} 0\n"),
@@ -382,7 +435,7 @@ mod tests {
         let m = Metrics::new(&checks(&["orders"]));
         let text = m.render(true, false, &[]);
         assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 0\n"));
-        m.record_run("orders", &run(Status::Ok, 1.0, true));
+        m.record_run("orders", &run(Status::Ok, 1.0, true), false);
         let text = m.render(true, false, &[]);
         assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 1\n"));
     }
@@ -392,8 +445,8 @@ mod tests {
         let m = Metrics::new(&checks(&["api", "database"]));
         let mut seen = run(Status::Ok, 1.0, false);
         seen.certificate_expires = Some(1_900_000_000);
-        m.record_run("api", &seen);
-        m.record_run("database", &run(Status::Ok, 1.0, false));
+        m.record_run("api", &seen, false);
+        m.record_run("database", &run(Status::Ok, 1.0, false), false);
         let text = m.render(true, false, &[]);
         assert!(
             text.contains("vitals_check_tls_not_after_seconds{check=\"api\"} 1900000000\n"),

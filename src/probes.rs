@@ -54,6 +54,9 @@ pub struct Budget {
     /// Rocket's `shutdown.grace` and `shutdown.mercy`, seconds.
     pub grace_s: u64,
     pub mercy_s: u64,
+    /// `health.interval_ms`: with the timer on, readiness answers from the latest results and
+    /// never waits on a check.
+    pub interval_ms: u64,
     /// The enabled checks that verify a certificate against the system's roots (a TLS URL or
     /// table without `ca_file` or `sslrootcert`): the image must ship them.
     pub system_roots: Vec<String>,
@@ -88,6 +91,7 @@ impl Budget {
             grace_s: u64::from(rocket.shutdown.grace),
             mercy_s: u64::from(rocket.shutdown.mercy),
             system_roots: system_root_checks(figment, health),
+            interval_ms: health.interval_ms,
         })
     }
 
@@ -99,6 +103,31 @@ impl Budget {
     /// Smallest probe timeout, whole seconds, above the deadline plus the margin.
     fn timeout_s(&self) -> u64 {
         (self.deadline_ms + MARGIN_MS).div_ceil(1000).max(1)
+    }
+
+    /// How long a readiness answer may wait on checks, ms: the longest deadline, or nothing
+    /// with the timer on (probes answer from the latest results).
+    fn ready_wait_ms(&self) -> u64 {
+        match self.interval_ms {
+            0 => self.deadline_ms,
+            _ => 0,
+        }
+    }
+
+    /// Smallest readiness timeout, whole seconds.
+    fn ready_timeout_s(&self) -> u64 {
+        (self.ready_wait_ms() + MARGIN_MS).div_ceil(1000).max(1)
+    }
+
+    /// What the readiness timeout must exceed, in words.
+    fn ready_wait(&self) -> String {
+        match self.interval_ms {
+            0 => format!(
+                "longest check deadline {} ms ({})",
+                self.deadline_ms, self.slowest
+            ),
+            ms => format!("nothing: checks run every {ms} ms and probes read the latest result"),
+        }
     }
 
     /// What the pod needs between SIGTERM and SIGKILL, seconds (before any preStop).
@@ -165,6 +194,7 @@ pub struct Recommended {
 /// Probe settings that fit `budget`, each number commented with what it comes from.
 pub fn recommend(b: &Budget) -> Recommended {
     let (port, timeout) = (b.probe_port(), b.timeout_s());
+    let (ready_timeout, ready_wait) = (b.ready_timeout_s(), b.ready_wait());
     let (period, failures) = b.readiness_period();
     let deadline = format!(
         "longest check deadline {} ms ({})",
@@ -196,7 +226,7 @@ pub fn recommend(b: &Budget) -> Recommended {
     let _ = writeln!(
         container,
         "readinessProbe:\n  httpGet: {{path: /health/ready, port: {port}}}\n  \
-         timeoutSeconds: {timeout}  # > {deadline} + {MARGIN_MS} ms\n  \
+         timeoutSeconds: {ready_timeout}  # > {ready_wait} + {MARGIN_MS} ms\n  \
          periodSeconds: {period}\n  \
          failureThreshold: {failures}  # {period} s x {failures} = {} s to withdraw the pod, {drain_note}\n  \
          successThreshold: 1",
@@ -364,15 +394,32 @@ impl Site<'_> {
                     "{path} checks the dependencies: a database blip would restart every pod; use /health/live"
                 ));
             }
+            // With the timer on, readiness never waits on a check; startup may (the first run).
+            let (wait_ms, wait, use_s) = match *key {
+                "readinessProbe" if b.interval_ms > 0 => (0, b.ready_wait(), b.ready_timeout_s()),
+                _ => (
+                    b.deadline_ms,
+                    format!(
+                        "longest check deadline, {} ms ({})",
+                        b.deadline_ms, b.slowest
+                    ),
+                    b.timeout_s(),
+                ),
+            };
             if *key != "livenessProbe"
                 && runs_checks
-                && probe.timeout() * 1000 < b.deadline_ms + MARGIN_MS
+                && probe.timeout() * 1000 < wait_ms + MARGIN_MS
             {
-                self.find(object, name, &format!("{key}.timeoutSeconds"), format!(
-                    "{} s is not above the longest check deadline, {} ms ({}), plus {MARGIN_MS} ms: \
-                     the probe times out before the check can answer; use {}",
-                    probe.timeout(), b.deadline_ms, b.slowest, b.timeout_s()
-                ));
+                self.find(
+                    object,
+                    name,
+                    &format!("{key}.timeoutSeconds"),
+                    format!(
+                        "{} s is not above the {wait}, plus {MARGIN_MS} ms: the probe times out \
+                     before the check can answer; use {use_s}",
+                        probe.timeout()
+                    ),
+                );
             }
         }
         let get = |k: &str| probes.iter().find(|(key, _)| *key == k).map(|(_, p)| p);
@@ -893,6 +940,7 @@ mod tests {
             grace_s: 2,
             mercy_s: 3,
             system_roots: Vec::new(),
+            interval_ms: 0,
         }
     }
 
@@ -954,6 +1002,23 @@ mod tests {
             .merge(("health.checks.plain.address", "db:5432"));
         let budget = Budget::from_figment(&figment).unwrap();
         assert_eq!(budget.system_roots, ["database", "api", "ldap"]);
+    }
+
+    #[test]
+    fn with_the_timer_readiness_needs_no_room_for_the_deadline_but_startup_does() {
+        let mut b = budget();
+        b.deadline_ms = 2500;
+        b.interval_ms = 1000;
+        let r = recommend(&b);
+        assert!(
+            r.container
+                .contains("timeoutSeconds: 1  # > nothing: checks run every 1000 ms"),
+            "{}",
+            r.container
+        );
+        assert!(r
+            .container
+            .contains("timeoutSeconds: 3  # startup runs the checks"));
     }
 
     #[test]

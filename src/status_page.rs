@@ -64,6 +64,8 @@ struct Page<'a> {
     details: bool,
     /// Whether signing in would show them.
     sign_in_helps: bool,
+    /// Timer mode: how often the checks run.
+    interval: Option<Duration>,
 }
 
 /// The status page; runs the checks unless the service is draining.
@@ -149,6 +151,7 @@ async fn page<'a>(
         links,
         details: viewer.details,
         sign_in_helps: policy.sign_in_helps() && !viewer.details,
+        interval: health.timer().map(|t| t.interval),
     }
 }
 
@@ -252,6 +255,9 @@ fn render(page: &Page) -> Markup {
                         time datetime=(checked) { (clock(&checked)) " UTC" }
                         " · up " (age(page.now, page.booted_at))
                         " · refreshes every " (REFRESH_S) " s"
+                        @if let Some(interval) = page.interval {
+                            " · checks run every " (format!("{} ms", interval.as_millis()))
+                        }
                     }
                     p {
                         "Machine-readable: " a href=(page.links.ready) { (page.links.ready) }
@@ -276,7 +282,12 @@ fn lede(verdict: Verdict) -> &'static str {
 
 fn row(entry: &Entry, history: &History, now: SystemTime, details: bool) -> Markup {
     let outcome = &entry.outcome;
-    let (word, class, symbol) = status_look(outcome.status);
+    // The row follows the counted state; a last run that disagrees is said beside it.
+    let (word, class, symbol) = match (outcome.passing, outcome.status.is_ok()) {
+        (true, false) => ("OK (held)", "ok", "✓"),
+        (false, true) => ("Failing (held)", "bad", "✕"),
+        _ => status_look(outcome.status),
+    };
     let changed = history.changed_at.map(rfc3339);
     let recent = &history.recent[history.recent.len().saturating_sub(STRIP_LEN)..];
     let failures = recent.iter().filter(|o| o.status != Status::Ok).count();
@@ -303,6 +314,13 @@ fn row(entry: &Entry, history: &History, now: SystemTime, details: bool) -> Mark
                     @if let (Some(stamp), Some(at)) = (&changed, history.changed_at) {
                         time datetime=(stamp) { (clock(stamp)) " UTC" }
                         br; small { (age(now, at)) " ago" }
+                        @if history.changes_last_hour > 0 {
+                            br; small.changes {
+                                (history.changes_last_hour)
+                                @if history.changes_last_hour == 1 { " change" } @else { " changes" }
+                                " in the last hour"
+                            }
+                        }
                     } @else { "–" }
                 }
             }

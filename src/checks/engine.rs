@@ -15,22 +15,19 @@
 //! check that ignores its deadline; such a run stays the one in flight (no second run starts
 //! beside it) and shows as overdue until it ends.
 
-use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use futures::future::{join_all, BoxFuture, FutureExt, Shared};
+use futures::future::{join_all, BoxFuture, FutureExt};
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use super::registry::{Registered, Registry};
+use super::slot::{History, InFlight, Slot, Transition};
 use super::{Check, Entry, Failure, Outcome, Reason, Report, Run, Status, Verdict};
 use crate::redact::Sanitiser;
-
-/// Completed runs kept per check for the status page.
-pub(crate) const HISTORY_LEN: usize = 60;
 
 /// Slack past a check's deadline before the backstop timeout cancels the check outright; the
 /// built-in kinds honour the deadline themselves so they can drop a half-used connection.
@@ -43,9 +40,6 @@ const CALLER_SLACK: Duration = Duration::from_millis(10);
 /// Worker threads of [`checks_runtime`]: two, so one check that blocks a thread leaves the
 /// others running.
 const CHECK_WORKERS: usize = 2;
-
-/// A run in flight, as its callers wait for it.
-type InFlight = Shared<BoxFuture<'static, Arc<Outcome>>>;
 
 /// The runtime check runs are spawned on in a running service, made on first use. It is
 /// never shut down: a connection a check opened may be reused by a host's handlers until the
@@ -67,18 +61,47 @@ pub(crate) fn checks_runtime() -> Option<Handle> {
         .map(|runtime| runtime.handle().clone())
 }
 
-/// Told of every completed run, from the run's own task (the metrics stage installs one).
-pub(crate) type Recorder = Arc<dyn Fn(&str, &Outcome) + Send + Sync>;
+/// Told of every completed run, and whether it changed the check's counted state, from the
+/// run's own task (the metrics stage installs one).
+pub(crate) type Recorder = Arc<dyn Fn(&str, &Outcome, bool) + Send + Sync>;
 
-/// The readiness engine, in managed state. Runs checks on request; nothing runs on a timer.
-/// Clones share everything (the health listener's Rocket manages a clone).
+/// A host app's subscriber to changes (`Vitals::on_change`).
+pub(crate) type Subscriber = Arc<dyn Fn(Change) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// A change of a check's counted state (passing or failing) or of the overall verdict, as
+/// subscribers are told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The check whose state changed; `None` for the overall verdict.
+    pub check: Option<String>,
+    /// The state before: `passing`/`failing` for a check, `ready`/`degraded`/`unavailable` for
+    /// the verdict.
+    pub from: &'static str,
+    /// The state now.
+    pub to: &'static str,
+    /// How long the state before lasted.
+    pub lasted: Duration,
+}
+
+/// The timer mode: every check runs every `interval` (with jitter), probes answer from the
+/// latest result, and one older than `max_age` counts as failing (`stale`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timer {
+    pub interval: Duration,
+    pub max_age: Duration,
+}
+
+/// The readiness engine, in managed state. Runs checks when a probe asks, or on a timer
+/// ([`Timer`]). Clones share everything (the health listener's Rocket manages a clone).
 #[derive(Clone)]
 pub(crate) struct Health {
     registry: Arc<Registry>,
     slots: Arc<[Arc<Slot>]>,
     cache_for: Duration,
+    timer: Option<Timer>,
     sanitiser: Sanitiser,
     recorder: Recorder,
+    events: Arc<Events>,
     started: Arc<AtomicBool>,
     booted_at: SystemTime,
     /// Where runs are spawned; the asking request's runtime when `None`.
@@ -90,68 +113,17 @@ impl std::fmt::Debug for Health {
         f.debug_struct("Health")
             .field("registry", &self.registry)
             .field("cache_for", &self.cache_for)
+            .field("timer", &self.timer)
             .finish()
     }
 }
 
-#[derive(Debug, Default)]
-struct Slot(Mutex<SlotState>);
-
+/// What changes are told to: the log, the subscribers, and the overall verdict last told.
 #[derive(Default)]
-struct SlotState {
-    latest: Option<(Instant, Arc<Outcome>)>,
-    /// The run in flight and its deadline.
-    in_flight: Option<(Instant, InFlight)>,
-    history: VecDeque<Arc<Outcome>>,
-    changed_at: Option<SystemTime>,
-    runs: u64,
-    runs_ok: u64,
-}
-
-impl std::fmt::Debug for SlotState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotState")
-            .field("latest", &self.latest.as_ref().map(|(_, o)| o.status))
-            .field("in_flight", &self.in_flight.is_some())
-            .field("history", &self.history.len())
-            .finish()
-    }
-}
-
-/// What the engine remembers of one check.
-#[derive(Debug, Clone)]
-pub(crate) struct History {
-    /// When its status last changed (first run counts as a change).
-    pub changed_at: Option<SystemTime>,
-    /// Up to 60 completed runs (`HISTORY_LEN`), oldest first.
-    pub recent: Vec<Arc<Outcome>>,
-    /// Completed runs since the process started.
-    pub runs: u64,
-    /// Of those, the ones that were `ok`.
-    pub runs_ok: u64,
-}
-
-impl Slot {
-    fn lock(&self) -> MutexGuard<'_, SlotState> {
-        // A poisoned lock only means a panic elsewhere; the state itself is always whole.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn complete(&self, outcome: Arc<Outcome>) {
-        let mut state = self.lock();
-        let changed = state.latest.as_ref().map(|(_, o)| o.status) != Some(outcome.status);
-        if changed {
-            state.changed_at = Some(outcome.finished_at);
-        }
-        if state.history.len() == HISTORY_LEN {
-            state.history.pop_front();
-        }
-        state.history.push_back(outcome.clone());
-        state.runs += 1;
-        state.runs_ok += u64::from(outcome.status == Status::Ok);
-        state.latest = Some((Instant::now(), outcome));
-        state.in_flight = None;
-    }
+struct Events {
+    subscribers: Vec<Subscriber>,
+    /// The verdict of the counted states as last told, and since when.
+    verdict: Mutex<Option<(Verdict, SystemTime)>>,
 }
 
 impl Health {
@@ -162,7 +134,9 @@ impl Health {
             slots: registry.checks.iter().map(|_| Arc::default()).collect(),
             registry: Arc::new(registry),
             cache_for: Duration::from_millis(cache_ms),
+            timer: None,
             recorder,
+            events: Arc::default(),
             started: Arc::new(AtomicBool::new(false)),
             booted_at: SystemTime::now(),
             runs_on: None,
@@ -173,6 +147,22 @@ impl Health {
     /// request's runtime.
     pub fn spawning_on(mut self, runtime: Option<Handle>) -> Health {
         self.runs_on = runtime;
+        self
+    }
+
+    /// Runs the checks on a timer (see [`Timer`]); [`start_timers`](Health::start_timers)
+    /// starts them.
+    pub fn on_timer(mut self, timer: Option<Timer>) -> Health {
+        self.timer = timer;
+        self
+    }
+
+    /// Tells `subscribers` of every change, each on a task of its own.
+    pub fn telling(mut self, subscribers: Vec<Subscriber>) -> Health {
+        self.events = Arc::new(Events {
+            subscribers,
+            verdict: Mutex::new(None),
+        });
         self
     }
 
@@ -198,6 +188,11 @@ impl Health {
         &self.registry
     }
 
+    /// The timer mode, if on.
+    pub fn timer(&self) -> Option<Timer> {
+        self.timer
+    }
+
     /// Whether a full readiness evaluation has passed since the process started.
     pub fn is_started(&self) -> bool {
         self.started.load(Ordering::Acquire)
@@ -210,13 +205,7 @@ impl Health {
 
     /// The last change and recent runs of the check at `index`.
     pub fn history(&self, index: usize) -> History {
-        let state = self.slots[index].lock();
-        History {
-            changed_at: state.changed_at,
-            recent: state.history.iter().cloned().collect(),
-            runs: state.runs,
-            runs_ok: state.runs_ok,
-        }
+        self.slots[index].history()
     }
 
     /// The latest result of each check that has run, without running anything.
@@ -244,7 +233,8 @@ impl Health {
     }
 
     /// Evaluates the checks at `indices` concurrently and aggregates a [`Report`]. Answers
-    /// within the largest deadline among them (plus scheduling slack).
+    /// within the largest deadline among them (plus scheduling slack); in timer mode at once,
+    /// from the latest results.
     pub async fn evaluate(&self, indices: &[usize]) -> Report {
         let entries = join_all(
             indices
@@ -271,16 +261,23 @@ impl Health {
     }
 
     /// The outcome for the check at `index`: cached, shared or fresh, and never later than
-    /// the run's deadline plus the backstop and [`CALLER_SLACK`].
+    /// the run's deadline plus the backstop and [`CALLER_SLACK`]. In timer mode, the latest
+    /// result (or `stale`) once there is one.
     async fn outcome(&self, index: usize) -> Arc<Outcome> {
         let slot = &self.slots[index];
         let (deadline, run) = {
             let mut state = slot.lock();
-            match (&state.latest, &state.in_flight) {
-                (Some((at, outcome)), _) if at.elapsed() < self.cache_for => {
+            match (&state.latest, &state.in_flight, self.timer) {
+                (Some((at, outcome)), _, Some(timer)) => {
+                    return match at.elapsed() <= timer.max_age {
+                        true => outcome.clone(),
+                        false => Arc::new(stale(outcome, at.elapsed(), timer.max_age)),
+                    };
+                }
+                (Some((at, outcome)), _, None) if at.elapsed() < self.cache_for => {
                     return outcome.clone();
                 }
-                (_, Some(in_flight)) => in_flight.clone(),
+                (_, Some(in_flight), _) => in_flight.clone(),
                 _ => {
                     let in_flight = self.start(index);
                     state.in_flight = Some(in_flight.clone());
@@ -293,7 +290,8 @@ impl Health {
             // The run's own task could not end it (its thread is blocked): it stays in flight,
             // so no second run starts beside it, and this caller answers without it.
             Err(_) => {
-                let timeout = self.registry.checks[index].timeout;
+                let check = &self.registry.checks[index];
+                let timeout = check.timeout;
                 Arc::new(Outcome {
                     status: Status::Timeout,
                     duration_ms: timeout.as_millis() as f64,
@@ -304,30 +302,70 @@ impl Health {
                     )),
                     busy_pool: false,
                     certificate_expires: None,
+                    // Held as counted: the stuck run has not ended, so it has not counted.
+                    passing: slot.passing() && check.thresholds.fail_after > 1,
+                    held: None,
                     finished_at: SystemTime::now(),
                 })
             }
         }
     }
 
+    /// Starts one timer per check on the engine's runtime: each runs its check every interval
+    /// (jittered by up to a tenth either way, so a fleet does not check in lockstep) until
+    /// `stop` says so (the drain). Does nothing outside timer mode.
+    pub fn start_timers(&self, stop: Arc<dyn Fn() -> bool + Send + Sync>) {
+        let Some(timer) = self.timer else {
+            return;
+        };
+        for index in 0..self.slots.len() {
+            let (health, stop) = (self.clone(), stop.clone());
+            let ticking = async move {
+                let mut jitter = Jitter::seeded(index);
+                loop {
+                    if stop() {
+                        log::info!(target: "vitals::check", "check timers stopped: draining");
+                        return;
+                    }
+                    health.run_now(index).await;
+                    tokio::time::sleep(jitter.around(timer.interval)).await;
+                }
+            };
+            match &self.runs_on {
+                Some(runtime) => drop(runtime.spawn(ticking)),
+                None => drop(tokio::spawn(ticking)),
+            }
+        }
+    }
+
+    /// Runs the check at `index` now (or joins its run in flight) and waits for it, bounded.
+    async fn run_now(&self, index: usize) {
+        let (deadline, run) = {
+            let mut state = self.slots[index].lock();
+            match &state.in_flight {
+                Some(in_flight) => in_flight.clone(),
+                None => {
+                    let in_flight = self.start(index);
+                    state.in_flight = Some(in_flight.clone());
+                    in_flight
+                }
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline + BACKSTOP + CALLER_SLACK, run).await;
+    }
+
     /// Spawns one run of the check at `index`. The task records the run wherever it is kept;
     /// the returned future only waits for it.
     fn start(&self, index: usize) -> (Instant, InFlight) {
-        let Registered {
-            name,
-            check,
-            timeout,
-            ..
-        } = &self.registry.checks[index];
+        let Registered { check, timeout, .. } = &self.registry.checks[index];
         let (check, timeout) = (check.clone(), *timeout);
         // The deadline runs from the request that asked, not from when the task first runs:
         // on a busy runtime a spawned task can wait its turn for milliseconds.
         let started = Instant::now();
         let deadline = started + timeout;
         let mut completion = Completion {
-            slot: self.slots[index].clone(),
-            name: name.clone(),
-            recorder: self.recorder.clone(),
+            health: self.clone(),
+            index,
             started,
             done: false,
         };
@@ -351,9 +389,7 @@ impl Health {
                 &sanitiser,
             );
             outcome.certificate_expires = run.certificate_expiry();
-            let outcome = Arc::new(outcome);
-            completion.complete(outcome.clone());
-            outcome
+            completion.complete(outcome)
         };
         let task = match &self.runs_on {
             Some(runtime) => runtime.spawn(task),
@@ -366,25 +402,167 @@ impl Health {
         };
         (deadline, in_flight.boxed().shared())
     }
+
+    /// Tells the log and the subscribers of a check's change, then of the verdict's, if the
+    /// counted states now make another one.
+    fn tell(&self, index: usize, transition: Transition) {
+        let name = &self.registry.checks[index].name;
+        let (from, to) = match transition.passing {
+            true => ("failing", "passing"),
+            false => ("passing", "failing"),
+        };
+        let lasted = transition.lasted;
+        if transition.passing {
+            log::info!(
+                target: "vitals::check",
+                check = &**name, from = from, to = to, lasted_ms = lasted.as_millis() as u64;
+                "check {name} is {to} again, after {from} for {}", human(lasted)
+            );
+        } else {
+            log::warn!(
+                target: "vitals::check",
+                check = &**name, from = from, to = to, lasted_ms = lasted.as_millis() as u64;
+                "check {name} is {to}, after {from} for {}", human(lasted)
+            );
+        }
+        self.notify(Change {
+            check: Some(name.to_string()),
+            from,
+            to,
+            lasted,
+        });
+        self.tell_verdict();
+    }
+
+    /// Logs and tells a change of the verdict the counted states make.
+    fn tell_verdict(&self) {
+        let passing: Vec<(bool, bool)> = self
+            .slots
+            .iter()
+            .zip(&self.registry.checks)
+            .map(|(slot, check)| (slot.passing(), check.critical))
+            .collect();
+        let verdict = match passing.iter().find(|(ok, _)| !ok) {
+            None => Verdict::Ready,
+            Some(_) if passing.iter().any(|(ok, critical)| !ok && *critical) => {
+                Verdict::Unavailable
+            }
+            Some(_) => Verdict::Degraded,
+        };
+        let now = SystemTime::now();
+        let before = {
+            let mut last = self
+                .events
+                .verdict
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match *last {
+                Some((v, _)) if v == verdict => return,
+                before => {
+                    *last = Some((verdict, now));
+                    before
+                }
+            }
+        };
+        let Some((from, since)) = before else {
+            return; // the first verdict is no change
+        };
+        let lasted = now.duration_since(since).unwrap_or_default();
+        let (from, to) = (from.as_str(), verdict.as_str());
+        match verdict.is_serving() {
+            true => log::info!(
+                target: "vitals::check",
+                from = from, to = to, lasted_ms = lasted.as_millis() as u64;
+                "readiness is {to}, after {from} for {}", human(lasted)
+            ),
+            false => log::warn!(
+                target: "vitals::check",
+                from = from, to = to, lasted_ms = lasted.as_millis() as u64;
+                "readiness is {to}, after {from} for {}", human(lasted)
+            ),
+        }
+        self.notify(Change {
+            check: None,
+            from,
+            to,
+            lasted,
+        });
+    }
+
+    /// Hands `change` to each subscriber on a task of its own: a slow or panicking subscriber
+    /// delays and breaks nothing (a panic ends only its task).
+    fn notify(&self, change: Change) {
+        for subscriber in &self.events.subscribers {
+            let told = subscriber(change.clone());
+            let told = async move {
+                if AssertUnwindSafe(told).catch_unwind().await.is_err() {
+                    log::warn!(target: "vitals::check", "a change subscriber panicked");
+                }
+            };
+            match &self.runs_on {
+                Some(runtime) => drop(runtime.spawn(told)),
+                None => drop(tokio::spawn(told)),
+            }
+        }
+    }
 }
 
-/// Completes a run's slot, logs its line and records it, exactly once: with the run's outcome,
-/// or, when the task is dropped before that (its runtime went away), with an error, so that
-/// the next probe starts a fresh run instead of joining a dead one.
+/// A duration as people read it: `950 ms`, `42 s`, `5 min`, `3 h`.
+fn human(d: Duration) -> String {
+    match d.as_secs() {
+        0 => format!("{} ms", d.as_millis()),
+        s @ 1..=119 => format!("{s} s"),
+        s @ 120..=7199 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3600),
+    }
+}
+
+/// A small generator of jitter (xorshift), seeded per timer: no randomness crate needed.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded(index: usize) -> Jitter {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u64);
+        Jitter((nanos ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
+    }
+
+    /// `interval` give or take up to a tenth of it.
+    fn around(&mut self, interval: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let spread = interval / 5;
+        let offset = spread.mul_f64((self.0 % 1000) as f64 / 1000.0);
+        interval - interval / 10 + offset
+    }
+}
+
+/// Completes a run's slot, logs its line, records it and tells of a change, exactly once:
+/// with the run's outcome, or, when the task is dropped before that (its runtime went away),
+/// with an error, so that the next probe starts a fresh run instead of joining a dead one.
 struct Completion {
-    slot: Arc<Slot>,
-    name: Arc<str>,
-    recorder: Recorder,
+    health: Health,
+    index: usize,
     started: Instant,
     done: bool,
 }
 
 impl Completion {
-    fn complete(&mut self, outcome: Arc<Outcome>) {
+    fn complete(&mut self, outcome: Outcome) -> Arc<Outcome> {
         self.done = true;
-        self.slot.complete(outcome.clone());
-        log_run(&self.name, &outcome);
-        (self.recorder)(&self.name, &outcome);
+        let health = &self.health;
+        let check = &health.registry.checks[self.index];
+        let (outcome, transition) = health.slots[self.index].complete(outcome, check.thresholds);
+        log_run(&check.name, &outcome);
+        (health.recorder)(&check.name, &outcome, transition.is_some());
+        match transition {
+            Some(transition) => health.tell(self.index, transition),
+            // The first run of each check makes the first verdict.
+            None => health.tell_verdict(),
+        }
+        outcome
     }
 }
 
@@ -393,8 +571,29 @@ impl Drop for Completion {
         if !self.done {
             let mut outcome = cancelled("the check run was cancelled".into());
             outcome.duration_ms = self.started.elapsed().as_secs_f64() * 1e3;
-            self.complete(Arc::new(outcome));
+            self.complete(outcome);
         }
+    }
+}
+
+/// What a probe sees of a check whose latest result is older than `max_age` (timer mode):
+/// failing, reason `stale`, whatever that result said.
+fn stale(latest: &Outcome, age: Duration, max_age: Duration) -> Outcome {
+    Outcome {
+        status: Status::Error,
+        duration_ms: latest.duration_ms,
+        reason: Some(Reason::Stale),
+        error: Some(format!(
+            "no result for {} ms (health.max_age_ms = {}); the last one said {}",
+            age.as_millis(),
+            max_age.as_millis(),
+            latest.status.as_str()
+        )),
+        busy_pool: false,
+        certificate_expires: latest.certificate_expires,
+        passing: false,
+        held: None,
+        finished_at: latest.finished_at,
     }
 }
 
@@ -407,6 +606,8 @@ fn cancelled(error: String) -> Outcome {
         error: Some(error),
         busy_pool: false,
         certificate_expires: None,
+        passing: false,
+        held: None,
         finished_at: SystemTime::now(),
     }
 }
@@ -493,6 +694,9 @@ fn outcome(
         error,
         busy_pool,
         certificate_expires: None,
+        // Set by the slot, which knows the counted state.
+        passing: false,
+        held: None,
         finished_at: SystemTime::now(),
     }
 }
@@ -500,8 +704,9 @@ fn outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::{Check, FnCheck};
+    use crate::checks::{Check, FnCheck, Thresholds};
     use crate::redact::url_secrets;
+    use futures::StreamExt;
     use std::sync::atomic::AtomicUsize;
 
     #[test]
@@ -535,35 +740,6 @@ mod tests {
         assert_eq!(o.duration_ms, 1.234);
     }
 
-    #[test]
-    fn history_keeps_the_latest_runs_and_the_time_of_change() {
-        let slot = Slot::default();
-        let run = |status, secs| {
-            Arc::new(Outcome {
-                status,
-                duration_ms: 1.0,
-                reason: None,
-                error: None,
-                busy_pool: false,
-                certificate_expires: None,
-                finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
-            })
-        };
-        slot.complete(run(Status::Ok, 1));
-        slot.complete(run(Status::Ok, 2));
-        slot.complete(run(Status::Error, 3));
-        for i in 0..HISTORY_LEN as u64 {
-            slot.complete(run(Status::Error, 4 + i));
-        }
-        let state = slot.lock();
-        assert_eq!(state.history.len(), HISTORY_LEN);
-        assert_eq!((state.runs, state.runs_ok), (HISTORY_LEN as u64 + 3, 2));
-        assert_eq!(
-            state.changed_at,
-            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(3))
-        );
-    }
-
     /// A fake check that counts its runs and takes `delay` of (paused) time.
     fn counting(delay: Duration, ok: bool) -> (Arc<AtomicUsize>, Arc<dyn Check>) {
         let runs = Arc::new(AtomicUsize::new(0));
@@ -583,6 +759,14 @@ mod tests {
     }
 
     fn engine(checks: Vec<(&str, Arc<dyn Check>)>, cache_ms: u64) -> (Health, Arc<AtomicUsize>) {
+        engine_with(checks, cache_ms, Thresholds::default())
+    }
+
+    fn engine_with(
+        checks: Vec<(&str, Arc<dyn Check>)>,
+        cache_ms: u64,
+        thresholds: Thresholds,
+    ) -> (Health, Arc<AtomicUsize>) {
         let recorded = Arc::new(AtomicUsize::new(0));
         let counter = recorded.clone();
         let registry = Registry {
@@ -593,10 +777,11 @@ mod tests {
                     check,
                     timeout: Duration::from_millis(100),
                     critical: true,
+                    thresholds,
                 })
                 .collect(),
         };
-        let recorder: Recorder = Arc::new(move |_: &str, _: &Outcome| {
+        let recorder: Recorder = Arc::new(move |_: &str, _: &Outcome, _: bool| {
             counter.fetch_add(1, Ordering::SeqCst);
         });
         (Health::new(registry, cache_ms, recorder), recorded)
@@ -769,6 +954,143 @@ mod tests {
         let (_, slow) = counting(Duration::from_secs(10), true);
         let failed = check_once(&*slow, Duration::from_millis(10)).await;
         assert_eq!(failed.unwrap_err().reason(), Reason::Timeout);
+    }
+
+    /// A check whose runs follow `script` (true: ok), then pass.
+    fn scripted(script: &'static [bool]) -> Arc<dyn Check> {
+        let next = Arc::new(AtomicUsize::new(0));
+        Arc::new(FnCheck(move || {
+            let run = next.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match script.get(run).copied().unwrap_or(true) {
+                    true => Ok(()),
+                    false => Err("down"),
+                }
+            }
+        }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_fail_after_three_two_failures_keep_it_ready_and_a_third_makes_it_unavailable() {
+        let three = Thresholds {
+            fail_after: 3,
+            pass_after: 1,
+        };
+        let check = scripted(&[true, false, false, true, false, false, false]);
+        let (health, _) = engine_with(vec![("flaky", check)], 0, three);
+        let verdicts: Vec<Verdict> = futures::stream::iter(0..7)
+            .then(|_| health.evaluate_all())
+            .map(|r| r.verdict)
+            .collect()
+            .await;
+        use Verdict::{Ready, Unavailable};
+        assert_eq!(
+            verdicts,
+            [Ready, Ready, Ready, Ready, Ready, Ready, Unavailable]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_run_shows_its_own_status_and_the_runs_left() {
+        let three = Thresholds {
+            fail_after: 3,
+            pass_after: 1,
+        };
+        let (health, _) = engine_with(vec![("flaky", scripted(&[true, false]))], 0, three);
+        health.evaluate_all().await;
+        let report = health.evaluate_all().await;
+        let o = &report.entries[0].outcome;
+        assert_eq!(
+            (o.status, o.passing, o.held),
+            (Status::Error, true, Some(2))
+        );
+        let json = rocket::serde::json::to_string(&report).unwrap();
+        assert!(
+            json.contains(r#""held":{"status":"passing","runs_left":2}"#),
+            "{json}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn subscribers_hear_of_changes_and_a_slow_or_panicking_one_breaks_nothing() {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let log = heard.clone();
+        let listening: Subscriber = Arc::new(move |change: Change| {
+            let log = log.clone();
+            Box::pin(async move { log.lock().unwrap().push(change) })
+        });
+        let slow: Subscriber =
+            Arc::new(|_| Box::pin(tokio::time::sleep(Duration::from_secs(3600))));
+        let panicking: Subscriber = Arc::new(|_| Box::pin(async { panic!("subscriber") }));
+        let (health, _) = engine(vec![("a", scripted(&[true, false, true]))], 0);
+        let health = health.telling(vec![slow, panicking, listening]);
+        for _ in 0..3 {
+            let report = tokio::time::timeout(Duration::from_secs(1), health.evaluate_all()).await;
+            assert!(report.is_ok(), "a subscriber held an evaluation up");
+        }
+        // Let the subscribers' tasks run.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let heard = heard.lock().unwrap().clone();
+        let said: Vec<(Option<&str>, &str, &str)> = heard
+            .iter()
+            .map(|c| (c.check.as_deref(), c.from, c.to))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (Some("a"), "passing", "failing"),
+                (None, "ready", "unavailable"),
+                (Some("a"), "failing", "passing"),
+                (None, "unavailable", "ready"),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn on_a_timer_probes_answer_from_the_latest_result_and_it_goes_stale() {
+        let (runs, check) = counting(Duration::from_millis(1), true);
+        let (health, _) = engine(vec![("a", check)], 0);
+        let timer = Timer {
+            interval: Duration::from_millis(1000),
+            max_age: Duration::from_millis(3000),
+        };
+        let health = health.on_timer(Some(timer));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stop = stopped.clone();
+        health.start_timers(Arc::new(move || stop.load(Ordering::SeqCst)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "the timer ran the check once"
+        );
+        // Probes do not run the check: they read the latest result.
+        for _ in 0..5 {
+            assert_eq!(health.evaluate_all().await.verdict, Verdict::Ready);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(runs.load(Ordering::SeqCst) >= 3, "the timer keeps running");
+        // The drain stops the timer; the result then ages past max_age.
+        stopped.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(5000)).await;
+        let report = health.evaluate_all().await;
+        let o = &report.entries[0].outcome;
+        assert_eq!(
+            (report.verdict, o.reason),
+            (Verdict::Unavailable, Some(Reason::Stale))
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_a_tenth_of_the_interval() {
+        let mut jitter = Jitter::seeded(3);
+        let interval = Duration::from_millis(1000);
+        let spread: Vec<Duration> = (0..200).map(|_| jitter.around(interval)).collect();
+        assert!(spread
+            .iter()
+            .all(|d| *d >= interval * 9 / 10 && *d <= interval * 11 / 10));
+        assert!(spread.iter().any(|d| *d != spread[0]), "no jitter at all");
     }
 
     #[tokio::test(start_paused = true)]

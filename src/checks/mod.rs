@@ -15,6 +15,7 @@ pub(crate) mod postgres;
 pub(crate) mod redis;
 mod registry;
 pub(crate) mod rocket_db;
+mod slot;
 mod tcp;
 
 use std::future::Future;
@@ -28,9 +29,10 @@ use tokio::time::Instant;
 
 use crate::config::CheckSettings;
 
-pub use engine::check_once;
-pub(crate) use engine::{checks_runtime, Health, History, Recorder};
+pub use engine::{check_once, Change};
+pub(crate) use engine::{checks_runtime, Health, Recorder, Subscriber, Timer};
 pub(crate) use registry::{Registry, Source};
+pub(crate) use slot::{History, Thresholds};
 
 /// One dependency check. vitals runs it when a probe asks, at most once at a time, bounded by
 /// its deadline; a run that outlives the deadline is cancelled and reported as `timeout`.
@@ -100,13 +102,15 @@ pub enum Reason {
     /// The TLS handshake failed: the certificate is untrusted, expired or for another name,
     /// the server refused the handshake, or the port does not speak TLS.
     Tls,
+    /// Timer mode: no result within `health.max_age_ms` (a stuck timer or a run that hangs).
+    Stale,
     /// Anything else.
     Other,
 }
 
 impl Reason {
     /// Every reason, for metric series that start at zero.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Refused,
         Reason::Timeout,
         Reason::Dns,
@@ -116,6 +120,7 @@ impl Reason {
         Reason::HttpStatus,
         Reason::Protocol,
         Reason::Tls,
+        Reason::Stale,
         Reason::Other,
     ];
 
@@ -131,6 +136,7 @@ impl Reason {
             Reason::HttpStatus => "http_status",
             Reason::Protocol => "protocol",
             Reason::Tls => "tls",
+            Reason::Stale => "stale",
             Reason::Other => "other",
         }
     }
@@ -524,6 +530,12 @@ pub(crate) struct Outcome {
     pub busy_pool: bool,
     /// The `notAfter` (Unix seconds) of the certificate a TLS handshake of the run saw.
     pub certificate_expires: Option<i64>,
+    /// Whether the check counts as passing after this run (see `fail_after`, `pass_after`):
+    /// what the verdict, `vitals_check_up` and the page follow.
+    pub passing: bool,
+    /// While this run's own result disagrees with the counted state: how many more runs like
+    /// it would change that state.
+    pub held: Option<u32>,
     /// Wall-clock time the run ended.
     pub finished_at: SystemTime,
 }
@@ -561,7 +573,7 @@ impl Verdict {
     /// The verdict for a set of entries: any critical failure makes it unavailable, any other
     /// failure degraded. No entries at all is ready.
     pub fn of(entries: &[Entry]) -> Verdict {
-        let failing = entries.iter().filter(|e| e.outcome.status != Status::Ok);
+        let failing = entries.iter().filter(|e| !e.outcome.passing);
         let mut verdict = Verdict::Ready;
         for entry in failing {
             if entry.critical {
@@ -625,6 +637,14 @@ impl Serialize for CheckMap<'_> {
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             busy_pool: bool,
             critical: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            held: Option<Held>,
+        }
+        /// The counted state a disagreeing run leaves in place, and for how many more runs.
+        #[derive(Serialize)]
+        struct Held {
+            status: &'static str,
+            runs_left: u32,
         }
         let details = self.1;
         serializer.collect_map(self.0.iter().map(|e| {
@@ -636,6 +656,10 @@ impl Serialize for CheckMap<'_> {
                 error: o.error.as_deref().filter(|_| details),
                 busy_pool: o.busy_pool,
                 critical: e.critical,
+                held: o.held.map(|runs_left| Held {
+                    status: if o.passing { "passing" } else { "failing" },
+                    runs_left,
+                }),
             };
             (&*e.name, json)
         }))
@@ -671,6 +695,8 @@ pub(crate) mod tests {
                 error: (status != Status::Ok).then(|| "boom".to_owned()),
                 busy_pool: false,
                 certificate_expires: None,
+                passing: status == Status::Ok,
+                held: None,
                 finished_at: SystemTime::now(),
             }),
         }

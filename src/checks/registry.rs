@@ -11,7 +11,7 @@ use rocket_db_pools::Database;
 
 use super::postgres::PostgresCheck;
 use super::redis::{RedisCheck, RedisPool};
-use super::{http, is_valid_name, tcp, Check, Declarable};
+use super::{http, is_valid_name, tcp, Check, Declarable, Thresholds};
 use crate::config::{CheckSettings, HealthSettings};
 use crate::pools::{Cache, Db};
 use crate::redact::{password_is_public, url_secrets};
@@ -43,6 +43,7 @@ pub(crate) struct Registered {
     pub check: Arc<dyn Check>,
     pub timeout: Duration,
     pub critical: bool,
+    pub thresholds: Thresholds,
 }
 
 /// Every enabled check of the service, in report order: registered ones first, in the order
@@ -208,6 +209,7 @@ fn registered_check(name: &str, check: Arc<dyn Check>, settings: &HealthSettings
         check,
         timeout: Duration::from_millis(settings.timeout_ms(name)),
         critical: settings.is_critical(name),
+        thresholds: settings.thresholds(name),
     }
 }
 

@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{self, FromRequest, Request};
@@ -95,6 +96,8 @@ pub(crate) struct Answer {
     pub probe: Probe,
     /// The checks run for it; `None` for liveness and for a startup passed before.
     pub report: Option<Report>,
+    /// Liveness on the health port: how long the app's runtime has been stalled.
+    pub stalled: Option<Duration>,
     /// Names (and component types) of the checks `?exclude=` skipped.
     pub excluded: Vec<(Arc<str>, &'static str)>,
     /// Whether error texts are shown.
@@ -107,7 +110,8 @@ pub(crate) struct Answer {
 
 impl Answer {
     fn status(&self) -> Status {
-        let serving = self.report.as_ref().is_none_or(|r| r.verdict.is_serving());
+        let serving =
+            self.report.as_ref().is_none_or(|r| r.verdict.is_serving()) && self.stalled.is_none();
         match serving {
             true => Status::Ok,
             false => Status::ServiceUnavailable,
@@ -117,6 +121,7 @@ impl Answer {
     /// The status word of vitals' own JSON.
     fn word(&self) -> &'static str {
         match (self.probe, &self.report) {
+            (Probe::Live, _) if self.stalled.is_some() => "stalled",
             (Probe::Live, _) => "ok",
             (Probe::Startup, None) => "started",
             (Probe::Startup, Some(r)) if r.verdict.is_serving() => "started",
@@ -141,6 +146,8 @@ impl Answer {
         struct Body<'a> {
             status: &'static str,
             #[serde(skip_serializing_if = "Option::is_none")]
+            stalled_ms: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             checks: Option<CheckMap<'a>>,
         }
         let checks = match (&self.report, self.draining()) {
@@ -149,6 +156,7 @@ impl Answer {
         };
         let body = Body {
             status: self.word(),
+            stalled_ms: self.stalled.map(|d| d.as_millis() as u64),
             checks,
         };
         serde_json::to_string(&body).unwrap_or_default()
@@ -170,7 +178,7 @@ impl Answer {
         let mut checks = Map::new();
         for entry in self.entries() {
             let o = &entry.outcome;
-            let status = match (o.status.is_ok(), entry.critical) {
+            let status = match (o.passing, entry.critical) {
                 (true, _) => "pass",
                 (false, false) => "warn",
                 (false, true) => "fail",
@@ -187,6 +195,11 @@ impl Answer {
             }
             if let (Some(error), true) = (&o.error, self.viewer.details) {
                 component["output"] = error.as_str().into();
+            }
+            if let Some(left) = o.held {
+                let last = if o.status.is_ok() { "ok" } else { "failed" };
+                component["notes"] =
+                    json!([format!("held: last run {last}, {left} more to change")]);
             }
             checks.insert(format!("{}:responseTime", entry.name), json!([component]));
         }
@@ -210,20 +223,40 @@ impl Answer {
         };
         if self.probe == Probe::Live {
             out.push_str("[+]ping ok\n");
+            if self.stalled.is_some() {
+                out.push_str("[-]runtime failed: stalled\n");
+            }
         }
         if self.draining() {
             out.push_str("[-]shutdown failed: draining\n");
         }
         for entry in self.entries() {
             let o = &entry.outcome;
-            match o.reason {
-                None => {
+            // The sign follows the counted state; a disagreeing last run is said after it.
+            let sign = if o.passing { '+' } else { '-' };
+            match (o.reason, o.held) {
+                (None, None) => {
                     let _ = writeln!(out, "[+]{} ok", entry.name);
                 }
-                Some(reason) => {
-                    let _ = write!(out, "[-]{} failed: {reason}", entry.name);
+                (None, Some(left)) => {
+                    let _ = writeln!(
+                        out,
+                        "[-]{} failed: held: last run ok, {left} more to pass",
+                        entry.name
+                    );
+                }
+                (Some(reason), held) => {
+                    let word = if o.passing {
+                        "ok: held: last run failed"
+                    } else {
+                        "failed"
+                    };
+                    let _ = write!(out, "[{sign}]{} {word}: {reason}", entry.name);
                     if let (Some(error), true) = (&o.error, self.viewer.details) {
                         let _ = write!(out, ": {error}");
+                    }
+                    if let (Some(left), true) = (held, o.passing) {
+                        let _ = write!(out, ", {left} more to fail");
                     }
                     out.push('\n');
                 }

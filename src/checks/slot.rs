@@ -1,0 +1,299 @@
+//! One check's memory in the engine: the latest result, the run in flight, recent history, and
+//! the counted state that the verdict follows.
+//!
+//! A run's own status can disagree with the check's counted state: with `fail_after = 3`, a
+//! passing check counts as failing only after three failed runs in a row, and with
+//! `pass_after = 2` a failing one counts as passing only after two ok runs. The first run sets
+//! the counted state at once. Each run's outcome carries the counted state after it
+//! (`passing`) and, while they disagree, how many more runs would change it (`held`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use futures::future::{BoxFuture, Shared};
+use tokio::time::Instant;
+
+use super::Outcome;
+
+/// Completed runs kept per check for the status page.
+pub(crate) const HISTORY_LEN: usize = 60;
+
+/// How far back the page counts a check's changes.
+pub(crate) const CHANGES_WINDOW: Duration = Duration::from_secs(3600);
+
+/// A run in flight, as its callers wait for it.
+pub(crate) type InFlight = Shared<BoxFuture<'static, Arc<Outcome>>>;
+
+/// Consecutive runs that change a check's counted state: `fail_after` failed runs make a
+/// passing check failing, `pass_after` ok runs make a failing one passing. Both at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Thresholds {
+    pub fail_after: u32,
+    pub pass_after: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            fail_after: 1,
+            pass_after: 1,
+        }
+    }
+}
+
+/// A change of a check's counted state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Transition {
+    /// The counted state after the change: passing or not.
+    pub passing: bool,
+    /// How long the state before it lasted.
+    pub lasted: Duration,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Slot(Mutex<SlotState>);
+
+#[derive(Default)]
+pub(crate) struct SlotState {
+    pub latest: Option<(Instant, Arc<Outcome>)>,
+    /// The run in flight and its deadline.
+    pub in_flight: Option<(Instant, InFlight)>,
+    history: VecDeque<Arc<Outcome>>,
+    /// The counted state (passing or not) and since when; `None` before the first run.
+    counted: Option<(bool, SystemTime)>,
+    /// Consecutive runs that disagreed with the counted state.
+    streak: u32,
+    /// When the counted state changed, within [`CHANGES_WINDOW`].
+    changes: VecDeque<SystemTime>,
+    runs: u64,
+    runs_ok: u64,
+}
+
+impl std::fmt::Debug for SlotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotState")
+            .field("latest", &self.latest.as_ref().map(|(_, o)| o.status))
+            .field("in_flight", &self.in_flight.is_some())
+            .field("counted", &self.counted.map(|(p, _)| p))
+            .field("history", &self.history.len())
+            .finish()
+    }
+}
+
+/// What the engine remembers of one check.
+#[derive(Debug, Clone)]
+pub(crate) struct History {
+    /// When its counted state last changed (the first run counts as a change).
+    pub changed_at: Option<SystemTime>,
+    /// How often its counted state changed in the last hour (the first run does not count).
+    pub changes_last_hour: usize,
+    /// Up to 60 completed runs (`HISTORY_LEN`), oldest first.
+    pub recent: Vec<Arc<Outcome>>,
+    /// Completed runs since the process started.
+    pub runs: u64,
+    /// Of those, the ones that were `ok`.
+    pub runs_ok: u64,
+}
+
+impl Slot {
+    pub fn lock(&self) -> MutexGuard<'_, SlotState> {
+        // A poisoned lock only means a panic elsewhere; the state itself is always whole.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a completed run: its outcome gains the counted state after it; the change of
+    /// that state, if the run made one, comes back too.
+    pub fn complete(
+        &self,
+        mut outcome: Outcome,
+        thresholds: Thresholds,
+    ) -> (Arc<Outcome>, Option<Transition>) {
+        let mut state = self.lock();
+        let ok = outcome.status.is_ok();
+        let at = outcome.finished_at;
+        let transition = match state.counted {
+            None => {
+                state.counted = Some((ok, at));
+                None
+            }
+            Some((passing, _)) if passing == ok => {
+                state.streak = 0;
+                None
+            }
+            Some((_, since)) => {
+                state.streak += 1;
+                let needed = if ok {
+                    thresholds.pass_after
+                } else {
+                    thresholds.fail_after
+                };
+                (state.streak >= needed).then(|| {
+                    state.counted = Some((ok, at));
+                    state.streak = 0;
+                    state.changes.push_back(at);
+                    Transition {
+                        passing: ok,
+                        lasted: at.duration_since(since).unwrap_or_default(),
+                    }
+                })
+            }
+        };
+        (outcome.passing, outcome.held) = state.standing(thresholds, ok);
+        let outcome = Arc::new(outcome);
+        if state.history.len() == HISTORY_LEN {
+            state.history.pop_front();
+        }
+        state.history.push_back(outcome.clone());
+        state.runs += 1;
+        state.runs_ok += u64::from(ok);
+        state.latest = Some((Instant::now(), outcome.clone()));
+        state.in_flight = None;
+        (outcome, transition)
+    }
+
+    /// Whether the check counts as passing now (before any run: not).
+    pub fn passing(&self) -> bool {
+        self.lock().counted.is_some_and(|(passing, _)| passing)
+    }
+
+    /// Its history for the page.
+    pub fn history(&self) -> History {
+        let mut state = self.lock();
+        let now = SystemTime::now();
+        while state
+            .changes
+            .front()
+            .is_some_and(|at| now.duration_since(*at).unwrap_or_default() > CHANGES_WINDOW)
+        {
+            state.changes.pop_front();
+        }
+        History {
+            changed_at: state.counted.map(|(_, since)| since),
+            changes_last_hour: state.changes.len(),
+            recent: state.history.iter().cloned().collect(),
+            runs: state.runs,
+            runs_ok: state.runs_ok,
+        }
+    }
+}
+
+impl SlotState {
+    /// The counted state, and, while a run whose own result was `ok` disagrees with it, how
+    /// many more such runs would change it.
+    fn standing(&self, thresholds: Thresholds, ok: bool) -> (bool, Option<u32>) {
+        let passing = self.counted.is_some_and(|(p, _)| p);
+        if passing == ok {
+            return (passing, None);
+        }
+        let needed = if ok {
+            thresholds.pass_after
+        } else {
+            thresholds.fail_after
+        };
+        (passing, Some(needed.saturating_sub(self.streak)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Status;
+
+    fn run(status: Status, secs: u64) -> Outcome {
+        Outcome {
+            status,
+            duration_ms: 1.0,
+            reason: None,
+            error: None,
+            busy_pool: false,
+            certificate_expires: None,
+            passing: false,
+            held: None,
+            finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        }
+    }
+
+    const THREE_TWO: Thresholds = Thresholds {
+        fail_after: 3,
+        pass_after: 2,
+    };
+
+    #[test]
+    fn the_first_run_sets_the_counted_state_at_once() {
+        let slot = Slot::default();
+        let (o, t) = slot.complete(run(Status::Error, 1), THREE_TWO);
+        assert_eq!((o.passing, o.held, t), (false, None, None));
+    }
+
+    #[test]
+    fn a_passing_check_fails_only_after_fail_after_failed_runs_in_a_row() {
+        let slot = Slot::default();
+        slot.complete(run(Status::Ok, 1), THREE_TWO);
+        let (o, t) = slot.complete(run(Status::Error, 2), THREE_TWO);
+        assert_eq!((o.passing, o.held, t), (true, Some(2), None));
+        let (o, _) = slot.complete(run(Status::Timeout, 3), THREE_TWO);
+        assert_eq!((o.passing, o.held), (true, Some(1)));
+        // An ok run in between starts the count again.
+        let (o, _) = slot.complete(run(Status::Ok, 4), THREE_TWO);
+        assert_eq!((o.passing, o.held), (true, None));
+        for secs in 5..7 {
+            assert!(slot.complete(run(Status::Error, secs), THREE_TWO).0.passing);
+        }
+        let (o, t) = slot.complete(run(Status::Error, 7), THREE_TWO);
+        assert!(!o.passing);
+        assert_eq!(
+            t,
+            Some(Transition {
+                passing: false,
+                lasted: Duration::from_secs(6)
+            })
+        );
+        assert_eq!(
+            slot.history().changes_last_hour,
+            0,
+            "1970 is more than an hour ago"
+        );
+    }
+
+    #[test]
+    fn a_failing_check_passes_again_after_pass_after_ok_runs() {
+        let slot = Slot::default();
+        slot.complete(run(Status::Error, 1), THREE_TWO);
+        let (o, t) = slot.complete(run(Status::Ok, 2), THREE_TWO);
+        assert_eq!((o.passing, o.held, t.is_some()), (false, Some(1), false));
+        let (o, t) = slot.complete(run(Status::Ok, 3), THREE_TWO);
+        assert_eq!((o.passing, o.held), (true, None));
+        assert!(t.is_some_and(|t| t.passing));
+        assert!(slot.passing());
+    }
+
+    #[test]
+    fn history_keeps_the_latest_runs_and_the_time_of_change() {
+        let slot = Slot::default();
+        let t = Thresholds::default();
+        slot.complete(run(Status::Ok, 1), t);
+        slot.complete(run(Status::Ok, 2), t);
+        slot.complete(run(Status::Error, 3), t);
+        for i in 0..HISTORY_LEN as u64 {
+            slot.complete(run(Status::Error, 4 + i), t);
+        }
+        let history = slot.history();
+        assert_eq!(history.recent.len(), HISTORY_LEN);
+        assert_eq!((history.runs, history.runs_ok), (HISTORY_LEN as u64 + 3, 2));
+        assert_eq!(
+            history.changed_at,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn with_the_defaults_every_run_counts() {
+        let slot = Slot::default();
+        let t = Thresholds::default();
+        slot.complete(run(Status::Ok, 1), t);
+        let (o, change) = slot.complete(run(Status::Error, 2), t);
+        assert_eq!((o.passing, o.held), (false, None));
+        assert!(change.is_some());
+    }
+}

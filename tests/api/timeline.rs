@@ -1,0 +1,118 @@
+//! Health as a timeline: checks on a timer (probes answer from the latest result, which goes
+//! stale), thresholds against flapping, and the changes told to the log and the metrics.
+
+use std::time::Duration;
+
+use rocket::http::Status;
+
+use crate::helpers::*;
+
+#[rocket::async_test]
+async fn on_a_timer_probes_answer_at_once_while_redis_hangs_then_go_stale() {
+    let redis = RedisServer::start().await;
+    let app = spawn_app([
+        ("databases.redis.url", redis_url(redis.port)),
+        ("health.checks.database.enabled", val(false)),
+        ("health.interval_ms", val(200)),
+        ("health.max_age_ms", val(900)),
+        ("health.timeout_ms", val(5000)),
+    ])
+    .await;
+    let first = app.get_ready().await;
+    assert_eq!(first.status, Status::Ok, "{:?}", first.json);
+    // Redis stops answering: every run now hangs for up to its 5 s deadline.
+    redis.pause(10_000).await;
+    let mut answers = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    let mut went_stale = false;
+    while !went_stale && std::time::Instant::now() < until {
+        let answer = app.get_ready().await;
+        went_stale = answer.check("redis")["reason"] == "stale";
+        answers.push((answer.status, answer.elapsed));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(went_stale, "readiness never went stale: {answers:?}");
+    // Until then, every answer came from the latest result, at once.
+    assert!(answers.iter().any(|(s, _)| *s == Status::Ok), "{answers:?}");
+    let slowest = answers.iter().map(|(_, took)| *took).max().unwrap();
+    assert!(
+        slowest < Duration::from_millis(50),
+        "a probe waited {slowest:?}"
+    );
+    let stale = app.get_ready().await;
+    assert_eq!(stale.status, Status::ServiceUnavailable);
+}
+
+#[rocket::async_test]
+async fn with_fail_after_three_two_refusals_keep_readiness_200_and_a_third_turns_it() {
+    // A private Redis that is stopped and started between probes: a real refusal.
+    let port = closed_port().await;
+    let app = spawn_app([
+        ("databases.redis.url", redis_url(port)),
+        ("health.checks.database.enabled", val(false)),
+        ("health.checks.redis.fail_after", val(3)),
+        ("health.details", val("always")),
+    ])
+    .await;
+    let redis = RedisServer::start_on(port).await;
+    assert_eq!(app.get_ready().await.status, Status::Ok);
+    redis.stop().await;
+    for runs_left in [2, 1] {
+        let answer = app.get_ready().await;
+        assert_eq!(answer.status, Status::Ok, "{:?}", answer.json);
+        assert_eq!(answer.check_status("redis"), "error");
+        assert_eq!(answer.check("redis")["reason"], "refused");
+        assert_eq!(answer.check("redis")["held"]["status"], "passing");
+        assert_eq!(answer.check("redis")["held"]["runs_left"], runs_left);
+    }
+    let third = app.get_ready().await;
+    assert_eq!(third.status, Status::ServiceUnavailable);
+    assert!(third.check("redis").get("held").is_none());
+    let metrics = app.client.get("/metrics").dispatch().await;
+    let text = metrics.into_string().await.unwrap();
+    assert!(
+        text.contains(r#"vitals_check_transitions_total{check="redis"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"vitals_check_up{check="redis"} 0"#),
+        "{text}"
+    );
+    assert!(logs()
+        .iter()
+        .any(|l| l.contains("check redis is failing, after passing for")));
+}
+
+#[rocket::async_test]
+async fn a_recovery_within_fail_after_never_leaves_readiness() {
+    let port = closed_port().await;
+    let app = spawn_app([
+        ("databases.redis.url", redis_url(port)),
+        ("health.checks.database.enabled", val(false)),
+        ("health.fail_after", val(3)),
+    ])
+    .await;
+    let redis = RedisServer::start_on(port).await;
+    assert_eq!(app.get_ready().await.status, Status::Ok);
+    redis.stop().await;
+    assert_eq!(app.get_ready().await.status, Status::Ok);
+    assert_eq!(app.get_ready().await.status, Status::Ok);
+    let _back = RedisServer::start_on(port).await;
+    let answer = app.get_ready().await;
+    assert_eq!(answer.status, Status::Ok);
+    assert!(
+        answer.check("redis").get("held").is_none(),
+        "{:?}",
+        answer.json
+    );
+    let text = app
+        .client
+        .get("/metrics")
+        .dispatch()
+        .await
+        .into_string()
+        .await;
+    assert!(text
+        .unwrap()
+        .contains(r#"vitals_check_transitions_total{check="redis"} 0"#));
+}
