@@ -103,9 +103,10 @@ impl Fairing for RequestLogger {
     }
 }
 
-/// Sets `Cache-Control: no-store` on vitals' JSON, text and HTML answers: a cached health
-/// answer is a lie. A host's answers keep their own caching headers.
-pub(crate) struct NoStore(pub Scope);
+/// Sets `Cache-Control: no-store` on vitals' JSON, text and HTML answers (its catchers' under a
+/// base of its own too): a cached health answer is a lie. A host's answers keep their own
+/// caching headers.
+pub(crate) struct NoStore(pub Scope, pub String);
 
 #[rocket::async_trait]
 impl Fairing for NoStore {
@@ -117,7 +118,11 @@ impl Fairing for NoStore {
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        if !self.0.standalone && own_name(req).is_none() {
+        // A vitals catcher answered: no route, a path under vitals' own (non-root) base.
+        let own_catcher = req.route().is_none()
+            && self.1 != "/"
+            && req.uri().path().as_str().starts_with(self.1.as_str());
+        if !self.0.standalone && own_name(req).is_none() && !own_catcher {
             return;
         }
         // The raw header, not `content_type()`: parsing a media type on every answer showed
@@ -138,9 +143,12 @@ impl Fairing for NoStore {
     }
 }
 
-/// Attaches [`RequestLogger`] and [`NoStore`] for `scope`.
-pub(crate) fn stage(scope: Scope) -> AdHoc {
+/// Attaches [`RequestLogger`] and [`NoStore`] for `scope`, vitals being served under `base`.
+pub(crate) fn stage(scope: Scope, base: &str) -> AdHoc {
+    let base = base.to_owned();
     AdHoc::on_ignite("Fairings", move |rocket| async move {
-        rocket.attach(RequestLogger(scope)).attach(NoStore(scope))
+        rocket
+            .attach(RequestLogger(scope))
+            .attach(NoStore(scope, base))
     })
 }

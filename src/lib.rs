@@ -398,7 +398,7 @@ impl Fairing for Vitals {
                 engine_stage(rocket, registered, subscribers)
             }))
             .attach(metrics::stage(&self.base, scope))
-            .attach(fairings::stage(scope))
+            .attach(fairings::stage(scope, &self.base))
             .attach(routes::stage(&self.base, self.standalone))
             .attach(status_page::stage(&self.base, self.standalone))
             .attach(shutdown::stage())

@@ -137,7 +137,7 @@ fn health_rocket(app: &Rocket<Orbit>, base: &str) -> Option<Rocket<Build>> {
         .mount(base, crate::metrics::metrics_routes())
         .register(base, crate::error::catchers())
         .attach(crate::fairings::RequestLogger(EVERY_ANSWER))
-        .attach(crate::fairings::NoStore(EVERY_ANSWER))
+        .attach(crate::fairings::NoStore(EVERY_ANSWER, base.to_owned()))
         .attach(crate::metrics::Recorder(EVERY_ANSWER));
     Some(rocket)
 }

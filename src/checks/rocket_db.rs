@@ -27,7 +27,8 @@ where
 {
     let Some(db) = D::fetch(rocket) else {
         return Err(format!(
-            "the database pool '{}' is not attached: attach {}::init() to the app",
+            "the database pool '{}' did not start: attach {}::init() to the app (when it is \
+             attached, its own error is logged above)",
             D::NAME,
             std::any::type_name::<D>()
                 .rsplit("::")

@@ -241,13 +241,13 @@ impl Answer {
                 (None, Some(left)) => {
                     let _ = writeln!(
                         out,
-                        "[-]{} failed: held: last run ok, {left} more to pass",
+                        "[-]{} failed (held: last run ok; {left} more to pass)",
                         entry.name
                     );
                 }
                 (Some(reason), held) => {
                     let word = if o.passing {
-                        "ok: held: last run failed"
+                        "ok (held: last run failed"
                     } else {
                         "failed"
                     };
@@ -256,7 +256,7 @@ impl Answer {
                         let _ = write!(out, ": {error}");
                     }
                     if let (Some(left), true) = (held, o.passing) {
-                        let _ = write!(out, ", {left} more to fail");
+                        let _ = write!(out, "; {left} more to fail)");
                     }
                     out.push('\n');
                 }

@@ -153,7 +153,7 @@ async fn a_database_whose_pool_is_not_attached_stops_launch_naming_it() {
     let ignited = rocket.ignite().await.map_err(|e| e.to_string());
     assert!(ignited.is_err(), "launched without the pool");
     let named = logs().iter().any(|l| {
-        l.contains("check 'orders': the database pool 'orders' is not attached")
+        l.contains("check 'orders': the database pool 'orders' did not start")
             && l.contains("Orders::init()")
     });
     assert!(named, "no error line names the missing pool");

@@ -68,6 +68,17 @@ async fn the_hosts_caching_headers_survive_and_vitals_answers_are_no_store() {
 }
 
 #[rocket::async_test]
+async fn vitals_catchers_under_its_base_are_no_store_and_the_hosts_404_is_untouched() {
+    let app = client(host(Vitals::new().base("/ops"), &[])).await;
+    let missing = app.get("/ops/nope").dispatch().await;
+    assert_eq!(missing.status(), Status::NotFound);
+    assert_eq!(missing.headers().get_one("Cache-Control"), Some("no-store"));
+    let hosts = app.get("/nope").dispatch().await;
+    assert_eq!(hosts.status(), Status::NotFound);
+    assert_eq!(hosts.headers().get_one("Cache-Control"), None);
+}
+
+#[rocket::async_test]
 async fn the_hosts_requests_are_not_logged_or_counted_unless_it_asks() {
     let app = client(host(Vitals::new(), &[])).await;
     let path = "/echo/unlogged-by-vitals";
