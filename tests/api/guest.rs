@@ -4,28 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use rocket::http::{Header, Status};
+use rocket::http::Status;
 use rocket::local::asynchronous::Client;
-use rocket::{get, routes, Build, Responder, Rocket};
+use rocket::{get, routes, Build, Rocket};
 use vitals::Vitals;
 
 use crate::helpers::*;
 
-/// An answer the host wants cached for an hour.
-#[derive(Responder)]
-#[response(content_type = "json")]
-struct Cached {
-    body: &'static str,
-    cache: Header<'static>,
-}
-
-#[get("/cached")]
-fn cached() -> Cached {
-    Cached {
-        body: r#"{"price":42}"#,
-        cache: Header::new("Cache-Control", "public, max-age=3600"),
-    }
-}
+// The guest example's own routes, reused in process.
+#[allow(dead_code)] // its `rocket()` and `slow` are for the process tests below
+#[path = "../host/guest.rs"]
+mod guest_app;
 
 #[get("/hello")]
 fn hello() -> &'static str {
@@ -46,7 +35,7 @@ fn host(vitals: Vitals, overrides: &[(&str, figment::value::Value)]) -> Rocket<B
             f.merge((*k, v.clone()))
         });
     rocket::custom(figment)
-        .mount("/", routes![cached, hello, echo])
+        .mount("/", routes![guest_app::cached, hello, echo])
         .attach(vitals)
 }
 

@@ -15,13 +15,13 @@ struct Orders(PgLazy);
 /// An answer the host wants cached for an hour.
 #[derive(Responder)]
 #[response(content_type = "json")]
-struct Cached {
+pub struct Cached {
     body: &'static str,
     cache: Header<'static>,
 }
 
 #[get("/cached")]
-fn cached() -> Cached {
+pub fn cached() -> Cached {
     Cached {
         body: r#"{"price":42}"#,
         cache: Header::new("Cache-Control", "public, max-age=3600"),
