@@ -17,25 +17,27 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use futures::future::{join_all, BoxFuture, FutureExt};
+use futures::future::{join_all, FutureExt};
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
+use super::events::Events;
 use super::registry::{Registered, Registry};
-use super::slot::{History, InFlight, Slot, Transition};
+use super::slot::{History, InFlight, Slot};
+use super::timer::Timer;
 use super::{Check, Entry, Failure, Outcome, Reason, Report, Run, Status, Verdict};
 use crate::redact::Sanitiser;
 
 /// Slack past a check's deadline before the backstop timeout cancels the check outright; the
 /// built-in kinds honour the deadline themselves so they can drop a half-used connection.
-const BACKSTOP: Duration = Duration::from_millis(20);
+pub(super) const BACKSTOP: Duration = Duration::from_millis(20);
 
 /// Slack past the backstop before a caller stops waiting for a run that its own task could
 /// not end (a check that blocks its thread): the caller answers `timeout` itself.
-const CALLER_SLACK: Duration = Duration::from_millis(10);
+pub(super) const CALLER_SLACK: Duration = Duration::from_millis(10);
 
 /// Worker threads of [`checks_runtime`]: two, so one check that blocks a thread leaves the
 /// others running.
@@ -65,47 +67,21 @@ pub(crate) fn checks_runtime() -> Option<Handle> {
 /// run's own task (the metrics stage installs one).
 pub(crate) type Recorder = Arc<dyn Fn(&str, &Outcome, bool) + Send + Sync>;
 
-/// A host app's subscriber to changes (`Vitals::on_change`).
-pub(crate) type Subscriber = Arc<dyn Fn(Change) -> BoxFuture<'static, ()> + Send + Sync>;
-
-/// A change of a check's counted state (passing or failing) or of the overall verdict, as
-/// subscribers are told of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// The check whose state changed; `None` for the overall verdict.
-    pub check: Option<String>,
-    /// The state before: `passing`/`failing` for a check, `ready`/`degraded`/`unavailable` for
-    /// the verdict.
-    pub from: &'static str,
-    /// The state now.
-    pub to: &'static str,
-    /// How long the state before lasted.
-    pub lasted: Duration,
-}
-
-/// The timer mode: every check runs every `interval` (with jitter), probes answer from the
-/// latest result, and one older than `max_age` counts as failing (`stale`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Timer {
-    pub interval: Duration,
-    pub max_age: Duration,
-}
-
 /// The readiness engine, in managed state. Runs checks when a probe asks, or on a timer
 /// ([`Timer`]). Clones share everything (the health listener's Rocket manages a clone).
 #[derive(Clone)]
 pub(crate) struct Health {
-    registry: Arc<Registry>,
-    slots: Arc<[Arc<Slot>]>,
+    pub(super) registry: Arc<Registry>,
+    pub(super) slots: Arc<[Arc<Slot>]>,
     cache_for: Duration,
-    timer: Option<Timer>,
+    pub(super) timer: Option<Timer>,
     sanitiser: Sanitiser,
     recorder: Recorder,
-    events: Arc<Events>,
+    pub(super) events: Arc<Events>,
     started: Arc<AtomicBool>,
     booted_at: SystemTime,
     /// Where runs are spawned; the asking request's runtime when `None`.
-    runs_on: Option<Handle>,
+    pub(super) runs_on: Option<Handle>,
 }
 
 impl std::fmt::Debug for Health {
@@ -116,14 +92,6 @@ impl std::fmt::Debug for Health {
             .field("timer", &self.timer)
             .finish()
     }
-}
-
-/// What changes are told to: the log, the subscribers, and the overall verdict last told.
-#[derive(Default)]
-struct Events {
-    subscribers: Vec<Subscriber>,
-    /// The verdict of the counted states as last told, and since when.
-    verdict: Mutex<Option<(Verdict, SystemTime)>>,
 }
 
 impl Health {
@@ -150,22 +118,6 @@ impl Health {
         self
     }
 
-    /// Runs the checks on a timer (see [`Timer`]); [`start_timers`](Health::start_timers)
-    /// starts them.
-    pub fn on_timer(mut self, timer: Option<Timer>) -> Health {
-        self.timer = timer;
-        self
-    }
-
-    /// Tells `subscribers` of every change, each on a task of its own.
-    pub fn telling(mut self, subscribers: Vec<Subscriber>) -> Health {
-        self.events = Arc::new(Events {
-            subscribers,
-            verdict: Mutex::new(None),
-        });
-        self
-    }
-
     /// The names of the checks whose run in flight has outlived its deadline (and the
     /// backstop): a check that ignores its deadline, typically by blocking its thread.
     pub fn overdue(&self) -> Vec<Arc<str>> {
@@ -186,11 +138,6 @@ impl Health {
     /// The registered checks.
     pub fn registry(&self) -> &Registry {
         &self.registry
-    }
-
-    /// The timer mode, if on.
-    pub fn timer(&self) -> Option<Timer> {
-        self.timer
     }
 
     /// Whether a full readiness evaluation has passed since the process started.
@@ -311,52 +258,9 @@ impl Health {
         }
     }
 
-    /// Starts one timer per check on the engine's runtime: each runs its check every interval
-    /// (jittered by up to a tenth either way, so a fleet does not check in lockstep) until
-    /// `stop` says so (the drain). Does nothing outside timer mode.
-    pub fn start_timers(&self, stop: Arc<dyn Fn() -> bool + Send + Sync>) {
-        let Some(timer) = self.timer else {
-            return;
-        };
-        for index in 0..self.slots.len() {
-            let (health, stop) = (self.clone(), stop.clone());
-            let ticking = async move {
-                let mut jitter = Jitter::seeded(index);
-                loop {
-                    if stop() {
-                        log::info!(target: "vitals::check", "check timers stopped: draining");
-                        return;
-                    }
-                    health.run_now(index).await;
-                    tokio::time::sleep(jitter.around(timer.interval)).await;
-                }
-            };
-            match &self.runs_on {
-                Some(runtime) => drop(runtime.spawn(ticking)),
-                None => drop(tokio::spawn(ticking)),
-            }
-        }
-    }
-
-    /// Runs the check at `index` now (or joins its run in flight) and waits for it, bounded.
-    async fn run_now(&self, index: usize) {
-        let (deadline, run) = {
-            let mut state = self.slots[index].lock();
-            match &state.in_flight {
-                Some(in_flight) => in_flight.clone(),
-                None => {
-                    let in_flight = self.start(index);
-                    state.in_flight = Some(in_flight.clone());
-                    in_flight
-                }
-            }
-        };
-        let _ = tokio::time::timeout_at(deadline + BACKSTOP + CALLER_SLACK, run).await;
-    }
-
     /// Spawns one run of the check at `index`. The task records the run wherever it is kept;
     /// the returned future only waits for it.
-    fn start(&self, index: usize) -> (Instant, InFlight) {
+    pub(super) fn start(&self, index: usize) -> (Instant, InFlight) {
         let Registered { check, timeout, .. } = &self.registry.checks[index];
         let (check, timeout) = (check.clone(), *timeout);
         // The deadline runs from the request that asked, not from when the task first runs:
@@ -401,141 +305,6 @@ impl Health {
                 .unwrap_or_else(|e| Arc::new(cancelled(format!("the check run ended: {e}"))))
         };
         (deadline, in_flight.boxed().shared())
-    }
-
-    /// Tells the log and the subscribers of a check's change, then of the verdict's, if the
-    /// counted states now make another one.
-    fn tell(&self, index: usize, transition: Transition) {
-        let name = &self.registry.checks[index].name;
-        let (from, to) = match transition.passing {
-            true => ("failing", "passing"),
-            false => ("passing", "failing"),
-        };
-        let lasted = transition.lasted;
-        if transition.passing {
-            log::info!(
-                target: "vitals::check",
-                check = &**name, from = from, to = to, lasted_ms = lasted.as_millis() as u64;
-                "check {name} is {to} again, after {from} for {}", human(lasted)
-            );
-        } else {
-            log::warn!(
-                target: "vitals::check",
-                check = &**name, from = from, to = to, lasted_ms = lasted.as_millis() as u64;
-                "check {name} is {to}, after {from} for {}", human(lasted)
-            );
-        }
-        self.notify(Change {
-            check: Some(name.to_string()),
-            from,
-            to,
-            lasted,
-        });
-        self.tell_verdict();
-    }
-
-    /// Logs and tells a change of the verdict the counted states make.
-    fn tell_verdict(&self) {
-        let passing: Vec<(bool, bool)> = self
-            .slots
-            .iter()
-            .zip(&self.registry.checks)
-            .map(|(slot, check)| (slot.passing(), check.critical))
-            .collect();
-        let verdict = match passing.iter().find(|(ok, _)| !ok) {
-            None => Verdict::Ready,
-            Some(_) if passing.iter().any(|(ok, critical)| !ok && *critical) => {
-                Verdict::Unavailable
-            }
-            Some(_) => Verdict::Degraded,
-        };
-        let now = SystemTime::now();
-        let before = {
-            let mut last = self
-                .events
-                .verdict
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            match *last {
-                Some((v, _)) if v == verdict => return,
-                before => {
-                    *last = Some((verdict, now));
-                    before
-                }
-            }
-        };
-        let Some((from, since)) = before else {
-            return; // the first verdict is no change
-        };
-        let lasted = now.duration_since(since).unwrap_or_default();
-        let (from, to) = (from.as_str(), verdict.as_str());
-        match verdict.is_serving() {
-            true => log::info!(
-                target: "vitals::check",
-                from = from, to = to, lasted_ms = lasted.as_millis() as u64;
-                "readiness is {to}, after {from} for {}", human(lasted)
-            ),
-            false => log::warn!(
-                target: "vitals::check",
-                from = from, to = to, lasted_ms = lasted.as_millis() as u64;
-                "readiness is {to}, after {from} for {}", human(lasted)
-            ),
-        }
-        self.notify(Change {
-            check: None,
-            from,
-            to,
-            lasted,
-        });
-    }
-
-    /// Hands `change` to each subscriber on a task of its own: a slow or panicking subscriber
-    /// delays and breaks nothing (a panic ends only its task).
-    fn notify(&self, change: Change) {
-        for subscriber in &self.events.subscribers {
-            let told = subscriber(change.clone());
-            let told = async move {
-                if AssertUnwindSafe(told).catch_unwind().await.is_err() {
-                    log::warn!(target: "vitals::check", "a change subscriber panicked");
-                }
-            };
-            match &self.runs_on {
-                Some(runtime) => drop(runtime.spawn(told)),
-                None => drop(tokio::spawn(told)),
-            }
-        }
-    }
-}
-
-/// A duration as people read it: `950 ms`, `42 s`, `5 min`, `3 h`.
-fn human(d: Duration) -> String {
-    match d.as_secs() {
-        0 => format!("{} ms", d.as_millis()),
-        s @ 1..=119 => format!("{s} s"),
-        s @ 120..=7199 => format!("{} min", s / 60),
-        s => format!("{} h", s / 3600),
-    }
-}
-
-/// A small generator of jitter (xorshift), seeded per timer: no randomness crate needed.
-struct Jitter(u64);
-
-impl Jitter {
-    fn seeded(index: usize) -> Jitter {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() as u64);
-        Jitter((nanos ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
-    }
-
-    /// `interval` give or take up to a tenth of it.
-    fn around(&mut self, interval: Duration) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        let spread = interval / 5;
-        let offset = spread.mul_f64((self.0 % 1000) as f64 / 1000.0);
-        interval - interval / 10 + offset
     }
 }
 
@@ -704,10 +473,13 @@ fn outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::events::{Change, Subscriber};
+    use crate::checks::timer::{Jitter, Timer};
     use crate::checks::{Check, FnCheck, Thresholds};
     use crate::redact::url_secrets;
     use futures::StreamExt;
     use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
 
     #[test]
     fn a_timeout_names_the_deadline() {

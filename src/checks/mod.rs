@@ -2,13 +2,16 @@
 //!
 //! - [`Check`]: the trait every check implements, built in, declared or a host app's own.
 //! - `registry`: the named checks of one service, assembled at ignite.
-//! - `engine`: `Health`, which runs checks, shares in-flight runs, caches and keeps history.
+//! - `engine`: `Health`, which runs checks, shares in-flight runs and caches; `slot`, one
+//!   check's results, history and counted state; `timer`, the timer mode; `events`, changes
+//!   told to the log and to subscribers.
 //! - one file per built-in kind: `postgres`, `redis`, `tcp`, `http`; `rocket_db`, any
 //!   rocket_db_pools database.
 //!
 //! Routes turn a `Report` into HTTP; this module knows nothing of requests.
 
 mod engine;
+mod events;
 pub(crate) mod http;
 mod net;
 pub(crate) mod postgres;
@@ -17,6 +20,7 @@ mod registry;
 pub(crate) mod rocket_db;
 mod slot;
 mod tcp;
+mod timer;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -29,10 +33,13 @@ use tokio::time::Instant;
 
 use crate::config::CheckSettings;
 
-pub use engine::{check_once, Change};
-pub(crate) use engine::{checks_runtime, Health, Recorder, Subscriber, Timer};
+pub use engine::check_once;
+pub(crate) use engine::{checks_runtime, Health, Recorder};
+pub use events::Change;
+pub(crate) use events::Subscriber;
 pub(crate) use registry::{Registry, Source};
 pub(crate) use slot::{History, Thresholds};
+pub(crate) use timer::Timer;
 
 /// One dependency check. vitals runs it when a probe asks, at most once at a time, bounded by
 /// its deadline; a run that outlives the deadline is cancelled and reported as `timeout`.
