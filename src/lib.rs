@@ -441,7 +441,7 @@ async fn engine_stage(
     let recorder: Recorder = {
         let metrics = metrics.clone();
         Arc::new(
-            move |name: &str, outcome: &checks::Outcome, changed: bool| {
+            move |name: &str, outcome: &checks::RunOutcome, changed: bool| {
                 metrics.record_run(name, outcome, changed)
             },
         )

@@ -51,7 +51,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 pub(crate) fn stage(port: u16, base: String) -> AdHoc {
     AdHoc::try_on_ignite("Health Listener", move |rocket| async move {
         raise_open_files();
-        let address = rocket::Config::from(rocket.figment()).address;
+        // `rocket::Config::from` would panic on a bad value; Rocket reports it at launch.
+        let address = rocket
+            .figment()
+            .extract_inner::<std::net::IpAddr>("address")
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         let socket = match std::net::TcpListener::bind((address, port)) {
             Ok(socket) => socket,
             Err(e) => {
@@ -138,7 +142,7 @@ fn health_rocket(app: &Rocket<Orbit>, base: &str) -> Option<Rocket<Build>> {
         .register(base, crate::error::catchers())
         .attach(crate::fairings::RequestLogger(EVERY_ANSWER))
         .attach(crate::fairings::NoStore(EVERY_ANSWER, base.to_owned()))
-        .attach(crate::metrics::Recorder(EVERY_ANSWER));
+        .attach(crate::metrics::RequestCounter(EVERY_ANSWER));
     Some(rocket)
 }
 

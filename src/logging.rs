@@ -2,7 +2,8 @@
 //!
 //! Rocket 0.5 logs through `log` and uses a logger installed before launch instead of its own,
 //! so this one also carries Rocket's records. It honours `log_level` (`ROCKET_LOG_LEVEL`) and
-//! drops Rocket's per-request chatter: `CheckLogger` writes one line per request instead.
+//! drops Rocket's per-request chatter: `fairings::RequestLogger` writes one line per vitals
+//! request instead.
 
 use std::io::Write as _;
 use std::time::SystemTime;
@@ -27,7 +28,8 @@ pub enum Format {
 /// Installs the logger for `figment`'s profile and log level. Does nothing if a logger is
 /// already installed (tests install their own).
 pub fn init(figment: &Figment) {
-    let config = rocket::Config::from(figment);
+    // A bad Rocket configuration is reported when Rocket reads it; the logger takes defaults.
+    let config: rocket::Config = figment.extract().unwrap_or_default();
     let format = if figment.profile() == rocket::Config::RELEASE_PROFILE {
         Format::Json
     } else {
@@ -70,8 +72,9 @@ impl Log for Logger {
 }
 
 /// Records not worth a line below debug level: Rocket's per-request trace (replaced by one
-/// line from `CheckLogger`), its complaint about every unmatched path (a scanner would fill
-/// the log with errors; `CheckLogger` still logs each 404), and HTTP and pool internals.
+/// line from `fairings::RequestLogger`), its complaint about every unmatched path (a scanner
+/// would fill the log with errors; `RequestLogger` still logs each 404 of vitals), and HTTP and
+/// pool internals.
 fn is_chatter(record: &Record<'_>, level: LevelFilter) -> bool {
     if level >= LevelFilter::Debug {
         return false;

@@ -14,7 +14,7 @@ use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::ContentType;
 use rocket::{get, routes, Request, Response, State};
 
-use crate::checks::{Health, Outcome, Reason, Status};
+use crate::checks::{Health, Reason, RunOutcome, RunStatus};
 use crate::fairings::Scope;
 use crate::shutdown::Lifecycle;
 
@@ -185,7 +185,7 @@ impl Metrics {
             registry.register(collector).expect("unique metric names");
         }
         for &(check, deadline, critical) in checks {
-            for outcome in Status::ALL {
+            for outcome in RunStatus::ALL {
                 check_runs.with_label_values(&[check, outcome.as_str()]);
             }
             for reason in Reason::ALL {
@@ -222,7 +222,7 @@ impl Metrics {
 
     /// Records one completed run of the check `name`; `changed`: it changed the check's
     /// counted state.
-    pub fn record_run(&self, name: &str, outcome: &Outcome, changed: bool) {
+    pub fn record_run(&self, name: &str, outcome: &RunOutcome, changed: bool) {
         if changed {
             self.transitions.with_label_values(&[name]).inc();
         }
@@ -312,13 +312,13 @@ fn metrics(
 
 /// Counts each answered request in its scope (vitals' own, unless the host asked for all) by
 /// route name and status.
-pub(crate) struct Recorder(pub Scope);
+pub(crate) struct RequestCounter(pub Scope);
 
 #[rocket::async_trait]
-impl Fairing for Recorder {
+impl Fairing for RequestCounter {
     fn info(&self) -> Info {
         Info {
-            name: "Metrics Recorder",
+            name: "Request Counter",
             kind: Kind::Response,
         }
     }
@@ -338,13 +338,13 @@ pub(crate) fn metrics_routes() -> Vec<rocket::Route> {
     crate::fairings::own(routes![metrics])
 }
 
-/// Attaches the [`Recorder`] and mounts `/metrics` at `base`; [`Metrics`] itself is managed
+/// Attaches the [`RequestCounter`] and mounts `/metrics` at `base`; [`Metrics`] itself is managed
 /// with the engine, whose runs feed it.
 pub(crate) fn stage(base: &str, scope: Scope) -> AdHoc {
     let base = base.to_owned();
     AdHoc::on_ignite("Metrics", move |rocket| async move {
         rocket
-            .attach(Recorder(scope))
+            .attach(RequestCounter(scope))
             .mount(base.as_str(), metrics_routes())
     })
 }
@@ -372,15 +372,15 @@ mod tests {
         assert!(text.contains("vitals_check_critical{check=\"redis\"} 0\n"));
     }
 
-    fn run(status: Status, duration_ms: f64, busy_pool: bool) -> Outcome {
-        Outcome {
+    fn run(status: RunStatus, duration_ms: f64, busy_pool: bool) -> RunOutcome {
+        RunOutcome {
             status,
             duration_ms,
-            reason: (status != Status::Ok).then_some(Reason::Timeout),
+            reason: (status != RunStatus::Ok).then_some(Reason::Timeout),
             error: None,
             busy_pool,
             certificate_expires: None,
-            passing: status == Status::Ok,
+            passing: status == RunStatus::Ok,
             held: None,
             finished_at: SystemTime::now(),
         }
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn a_run_sets_up_counts_and_observes_seconds() {
         let m = Metrics::new(&checks(&["database", "redis"]));
-        m.record_run("redis", &run(Status::Timeout, 800.0, false), false);
+        m.record_run("redis", &run(RunStatus::Timeout, 800.0, false), false);
         let text = m.render(false, false, &[]);
         assert!(
             text.contains("vitals_check_up{check=\"redis\"} 0\n"),
@@ -435,7 +435,7 @@ mod tests {
         let m = Metrics::new(&checks(&["orders"]));
         let text = m.render(true, false, &[]);
         assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 0\n"));
-        m.record_run("orders", &run(Status::Ok, 1.0, true), false);
+        m.record_run("orders", &run(RunStatus::Ok, 1.0, true), false);
         let text = m.render(true, false, &[]);
         assert!(text.contains("vitals_check_busy_pool_total{check=\"orders\"} 1\n"));
     }
@@ -443,10 +443,10 @@ mod tests {
     #[test]
     fn a_certificate_seen_sets_its_expiry_and_only_then() {
         let m = Metrics::new(&checks(&["api", "database"]));
-        let mut seen = run(Status::Ok, 1.0, false);
+        let mut seen = run(RunStatus::Ok, 1.0, false);
         seen.certificate_expires = Some(1_900_000_000);
         m.record_run("api", &seen, false);
-        m.record_run("database", &run(Status::Ok, 1.0, false), false);
+        m.record_run("database", &run(RunStatus::Ok, 1.0, false), false);
         let text = m.render(true, false, &[]);
         assert!(
             text.contains("vitals_check_tls_not_after_seconds{check=\"api\"} 1900000000\n"),

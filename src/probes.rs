@@ -80,7 +80,8 @@ impl Budget {
             .map(|n| (n.to_owned(), health.timeout_ms(n)))
             .max_by_key(|(_, ms)| *ms)
             .unwrap_or_else(|| ("(none)".to_owned(), health.timeout_ms));
-        let rocket = rocket::Config::from(figment);
+        // `rocket::Config::from` would panic on a bad value; this names it instead (exit 2).
+        let rocket: rocket::Config = figment.extract().map_err(|e| e.to_string())?;
         Ok(Budget {
             profile: figment.profile().to_string(),
             deadline_ms,
@@ -324,11 +325,11 @@ struct Site<'a> {
 }
 
 /// A Kubernetes probe's numbers, with kubelet's defaults.
-struct Probe<'a> {
+struct ManifestProbe<'a> {
     yaml: &'a Yaml,
 }
 
-impl Probe<'_> {
+impl ManifestProbe<'_> {
     fn number(&self, key: &str, default: u64) -> u64 {
         self.yaml[key].as_i64().map_or(default, |n| n.max(0) as u64)
     }
@@ -378,11 +379,12 @@ impl Site<'_> {
     fn container(&mut self, object: &str, pod: &Yaml, c: &Yaml) {
         let b = self.budget;
         let name = c["name"].as_str().unwrap_or("?");
-        let probes: Vec<(&str, Probe)> = ["startupProbe", "livenessProbe", "readinessProbe"]
-            .into_iter()
-            .filter(|k| !c[*k].is_badvalue())
-            .map(|k| (k, Probe { yaml: &c[k] }))
-            .collect();
+        let probes: Vec<(&str, ManifestProbe)> =
+            ["startupProbe", "livenessProbe", "readinessProbe"]
+                .into_iter()
+                .filter(|k| !c[*k].is_badvalue())
+                .map(|k| (k, ManifestProbe { yaml: &c[k] }))
+                .collect();
         for (key, probe) in &probes {
             self.target(object, name, key, c, probe.yaml);
             let path = probe.yaml["httpGet"]["path"].as_str().unwrap_or("");

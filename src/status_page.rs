@@ -15,7 +15,7 @@ use rocket::response::{self, Redirect, Responder};
 use rocket::{get, routes, uri, Request, Response, State};
 
 use crate::access::{Policy, Viewer};
-use crate::checks::{Entry, Health, History, Report, Status, Verdict};
+use crate::checks::{Entry, Health, History, Report, RunStatus, Verdict};
 use crate::logging::rfc3339;
 use crate::shutdown::Lifecycle;
 
@@ -187,11 +187,11 @@ fn verdict_look(verdict: Verdict) -> (&'static str, &'static str, &'static str) 
     }
 }
 
-fn status_look(status: Status) -> (&'static str, &'static str, &'static str) {
+fn status_look(status: RunStatus) -> (&'static str, &'static str, &'static str) {
     match status {
-        Status::Ok => ("OK", "ok", "✓"),
-        Status::Error => ("Error", "bad", "✕"),
-        Status::Timeout => ("Timeout", "warn", "◷"),
+        RunStatus::Ok => ("OK", "ok", "✓"),
+        RunStatus::Error => ("Error", "bad", "✕"),
+        RunStatus::Timeout => ("Timeout", "warn", "◷"),
     }
 }
 
@@ -290,7 +290,7 @@ fn row(entry: &Entry, history: &History, now: SystemTime, details: bool) -> Mark
     };
     let changed = history.changed_at.map(rfc3339);
     let recent = &history.recent[history.recent.len().saturating_sub(STRIP_LEN)..];
-    let failures = recent.iter().filter(|o| o.status != Status::Ok).count();
+    let failures = recent.iter().filter(|o| o.status != RunStatus::Ok).count();
     html! {
         tr {
             th scope="row" {
@@ -388,7 +388,7 @@ pub(crate) fn page_routes() -> Vec<rocket::Route> {
 /// sends people to the page.
 pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
     let base = base.to_owned();
-    AdHoc::on_ignite("Status Page", move |rocket| async move {
+    AdHoc::on_ignite("RunStatus Page", move |rocket| async move {
         let rocket = rocket
             .manage(Links::under(&base))
             .mount(base.as_str(), page_routes());

@@ -28,7 +28,7 @@ use super::events::Events;
 use super::registry::{Registered, Registry};
 use super::slot::{History, InFlight, Slot};
 use super::timer::Timer;
-use super::{Check, Entry, Failure, Outcome, Reason, Report, Run, Status, Verdict};
+use super::{Check, Entry, Failure, Reason, Report, Run, RunOutcome, RunStatus, Verdict};
 use crate::redact::Sanitiser;
 
 /// Slack past a check's deadline before the backstop timeout cancels the check outright; the
@@ -65,7 +65,7 @@ pub(crate) fn checks_runtime() -> Option<Handle> {
 
 /// Told of every completed run, and whether it changed the check's counted state, from the
 /// run's own task (the metrics stage installs one).
-pub(crate) type Recorder = Arc<dyn Fn(&str, &Outcome, bool) + Send + Sync>;
+pub(crate) type Recorder = Arc<dyn Fn(&str, &RunOutcome, bool) + Send + Sync>;
 
 /// The readiness engine, in managed state. Runs checks when a probe asks, or on a timer
 /// ([`Timer`]). Clones share everything (the health listener's Rocket manages a clone).
@@ -196,7 +196,7 @@ impl Health {
         Report { verdict, entries }
     }
 
-    fn entry(&self, index: usize, outcome: Arc<Outcome>) -> Entry {
+    fn entry(&self, index: usize, outcome: Arc<RunOutcome>) -> Entry {
         let check = &self.registry.checks[index];
         Entry {
             index,
@@ -210,7 +210,7 @@ impl Health {
     /// The outcome for the check at `index`: cached, shared or fresh, and never later than
     /// the run's deadline plus the backstop and [`CALLER_SLACK`]. In timer mode, the latest
     /// result (or `stale`) once there is one.
-    async fn outcome(&self, index: usize) -> Arc<Outcome> {
+    async fn outcome(&self, index: usize) -> Arc<RunOutcome> {
         let slot = &self.slots[index];
         let (deadline, run) = {
             let mut state = slot.lock();
@@ -239,8 +239,8 @@ impl Health {
             Err(_) => {
                 let check = &self.registry.checks[index];
                 let timeout = check.timeout;
-                Arc::new(Outcome {
-                    status: Status::Timeout,
+                Arc::new(RunOutcome {
+                    status: RunStatus::Timeout,
                     duration_ms: timeout.as_millis() as f64,
                     reason: Some(Reason::Timeout),
                     error: Some(format!(
@@ -319,7 +319,7 @@ struct Completion {
 }
 
 impl Completion {
-    fn complete(&mut self, outcome: Outcome) -> Arc<Outcome> {
+    fn complete(&mut self, outcome: RunOutcome) -> Arc<RunOutcome> {
         self.done = true;
         let health = &self.health;
         let check = &health.registry.checks[self.index];
@@ -347,9 +347,9 @@ impl Drop for Completion {
 
 /// What a probe sees of a check whose latest result is older than `max_age` (timer mode):
 /// failing, reason `stale`, whatever that result said.
-fn stale(latest: &Outcome, age: Duration, max_age: Duration) -> Outcome {
-    Outcome {
-        status: Status::Error,
+fn stale(latest: &RunOutcome, age: Duration, max_age: Duration) -> RunOutcome {
+    RunOutcome {
+        status: RunStatus::Error,
         duration_ms: latest.duration_ms,
         reason: Some(Reason::Stale),
         error: Some(format!(
@@ -367,9 +367,9 @@ fn stale(latest: &Outcome, age: Duration, max_age: Duration) -> Outcome {
 }
 
 /// The outcome of a run that never finished.
-fn cancelled(error: String) -> Outcome {
-    Outcome {
-        status: Status::Error,
+fn cancelled(error: String) -> RunOutcome {
+    RunOutcome {
+        status: RunStatus::Error,
         duration_ms: 0.0,
         reason: Some(Reason::Other),
         error: Some(error),
@@ -415,7 +415,7 @@ pub async fn check_once<C: Check + ?Sized>(check: &C, timeout: Duration) -> Resu
 }
 
 /// One line per completed run, at the normal level.
-fn log_run(name: &str, o: &Outcome) {
+fn log_run(name: &str, o: &RunOutcome) {
     let error = o.error.as_deref().unwrap_or("");
     log::info!(
         target: "vitals::check",
@@ -430,19 +430,19 @@ fn log_run(name: &str, o: &Outcome) {
     );
 }
 
-/// Turns a check's result into an [`Outcome`], sanitising any text.
+/// Turns a check's result into an [`RunOutcome`], sanitising any text.
 fn outcome(
     result: Result<(), Failure>,
     took: Duration,
     timeout: Duration,
     busy_pool: bool,
     sanitiser: &Sanitiser,
-) -> Outcome {
+) -> RunOutcome {
     let (status, reason, error) = match result {
-        Ok(()) => (Status::Ok, None, None),
+        Ok(()) => (RunStatus::Ok, None, None),
         // The engine words a bare timeout; a check's own words are kept.
         Err(f) if f.reason() == Reason::Timeout => (
-            Status::Timeout,
+            RunStatus::Timeout,
             Some(Reason::Timeout),
             Some(match f.text() {
                 "" => format!("no answer within {} ms", timeout.as_millis()),
@@ -450,12 +450,12 @@ fn outcome(
             }),
         ),
         Err(f) => (
-            Status::Error,
+            RunStatus::Error,
             Some(f.reason()),
             Some(sanitiser.clean(f.text())),
         ),
     };
-    Outcome {
+    RunOutcome {
         status,
         reason,
         // Rounded to the microsecond: finer digits are noise.
@@ -492,7 +492,7 @@ mod tests {
         );
         assert_eq!(
             (o.status, o.reason),
-            (Status::Timeout, Some(Reason::Timeout))
+            (RunStatus::Timeout, Some(Reason::Timeout))
         );
         assert_eq!(o.error.as_deref(), Some("no answer within 100 ms"));
     }
@@ -507,7 +507,7 @@ mod tests {
             false,
             &s,
         );
-        assert_eq!((o.status, o.reason), (Status::Error, Some(Reason::Auth)));
+        assert_eq!((o.status, o.reason), (RunStatus::Error, Some(Reason::Auth)));
         assert_eq!(o.error.as_deref(), Some("bad *** at postgres://u:***@h/d"));
         assert_eq!(o.duration_ms, 1.234);
     }
@@ -553,7 +553,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let recorder: Recorder = Arc::new(move |_: &str, _: &Outcome, _: bool| {
+        let recorder: Recorder = Arc::new(move |_: &str, _: &RunOutcome, _: bool| {
             counter.fetch_add(1, Ordering::SeqCst);
         });
         (Health::new(registry, cache_ms, recorder), recorded)
@@ -604,7 +604,7 @@ mod tests {
         let (health, _) = engine(vec![("slow", check)], 0);
         let report = health.evaluate_all().await;
         let outcome = &report.entries[0].outcome;
-        assert_eq!(outcome.status, Status::Timeout);
+        assert_eq!(outcome.status, RunStatus::Timeout);
         assert_eq!(outcome.error.as_deref(), Some("no answer within 100 ms"));
     }
 
@@ -618,7 +618,7 @@ mod tests {
         }));
         let (health, recorded) = engine(vec![("p", panics)], 0);
         let report = health.evaluate_all().await;
-        assert_eq!(report.entries[0].outcome.status, Status::Error);
+        assert_eq!(report.entries[0].outcome.status, RunStatus::Error);
         assert_eq!(recorded.load(Ordering::SeqCst), 1);
         assert_eq!(health.evaluate_all().await.verdict, Verdict::Unavailable);
     }
@@ -694,12 +694,12 @@ mod tests {
             let report = health.evaluate_all().await;
             let took = asked.elapsed();
             let first = &report.entries[0].outcome;
-            assert_eq!(first.status, Status::Timeout);
+            assert_eq!(first.status, RunStatus::Timeout);
             assert!(took < Duration::from_millis(300), "answered after {took:?}");
             assert_eq!(health.overdue().len(), 1, "the stuck run is overdue");
             // A second caller joins the stuck run: still one run, still a timeout.
             let again = health.evaluate_all().await;
-            assert_eq!(again.entries[0].outcome.status, Status::Timeout);
+            assert_eq!(again.entries[0].outcome.status, RunStatus::Timeout);
             assert_eq!(recorded.load(Ordering::SeqCst), 0);
         });
         // When it does end, it ended too late to count as ok.
@@ -709,7 +709,7 @@ mod tests {
             }
         });
         let history = health.history(0);
-        assert_eq!(history.recent[0].status, Status::Timeout);
+        assert_eq!(history.recent[0].status, RunStatus::Timeout);
         assert!(health.overdue().is_empty());
     }
 
@@ -774,7 +774,7 @@ mod tests {
         let o = &report.entries[0].outcome;
         assert_eq!(
             (o.status, o.passing, o.held),
-            (Status::Error, true, Some(2))
+            (RunStatus::Error, true, Some(2))
         );
         let json = rocket::serde::json::to_string(&report).unwrap();
         assert!(

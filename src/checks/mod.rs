@@ -494,7 +494,7 @@ impl From<Failure> for Attempt {
 /// How one check run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
+pub(crate) enum RunStatus {
     /// The dependency answered correctly within the deadline.
     Ok,
     /// The dependency answered with a failure, or refused the connection.
@@ -503,30 +503,30 @@ pub(crate) enum Status {
     Timeout,
 }
 
-impl Status {
+impl RunStatus {
     /// Every status, for metric series that start at zero.
-    pub const ALL: [Status; 3] = [Status::Ok, Status::Error, Status::Timeout];
+    pub const ALL: [RunStatus; 3] = [RunStatus::Ok, RunStatus::Error, RunStatus::Timeout];
 
     /// Whether the run passed.
     pub fn is_ok(self) -> bool {
-        self == Status::Ok
+        self == RunStatus::Ok
     }
 
     /// The lowercase word used in JSON and logs.
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Error => "error",
-            Status::Timeout => "timeout",
+            RunStatus::Ok => "ok",
+            RunStatus::Error => "error",
+            RunStatus::Timeout => "timeout",
         }
     }
 }
 
 /// The result of one completed check run.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Outcome {
+pub(crate) struct RunOutcome {
     /// How it ended.
-    pub status: Status,
+    pub status: RunStatus,
     /// Time from start to end, in milliseconds (µs resolution).
     pub duration_ms: f64,
     /// Why it failed, when not `ok`.
@@ -604,7 +604,7 @@ pub(crate) struct Entry {
     /// Whether its failure makes the service unavailable.
     pub critical: bool,
     /// The result: a fresh run, a shared in-flight run, or a cached one.
-    pub outcome: Arc<Outcome>,
+    pub outcome: Arc<RunOutcome>,
 }
 
 /// A readiness answer: the verdict and the checks behind it.
@@ -635,7 +635,7 @@ impl Serialize for CheckMap<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Json<'a> {
-            status: Status,
+            status: RunStatus,
             duration_ms: f64,
             #[serde(skip_serializing_if = "Option::is_none")]
             reason: Option<Reason>,
@@ -689,20 +689,20 @@ impl Serialize for Report {
 pub(crate) mod tests {
     use super::*;
 
-    pub fn entry(name: &str, status: Status, critical: bool) -> Entry {
+    pub fn entry(name: &str, status: RunStatus, critical: bool) -> Entry {
         Entry {
             index: 0,
             name: name.into(),
             component: "component",
             critical,
-            outcome: Arc::new(Outcome {
+            outcome: Arc::new(RunOutcome {
                 status,
                 duration_ms: 1.5,
-                reason: (status != Status::Ok).then_some(Reason::Other),
-                error: (status != Status::Ok).then(|| "boom".to_owned()),
+                reason: (status != RunStatus::Ok).then_some(Reason::Other),
+                error: (status != RunStatus::Ok).then(|| "boom".to_owned()),
                 busy_pool: false,
                 certificate_expires: None,
-                passing: status == Status::Ok,
+                passing: status == RunStatus::Ok,
                 held: None,
                 finished_at: SystemTime::now(),
             }),
@@ -738,8 +738,8 @@ pub(crate) mod tests {
     #[test]
     fn a_failing_critical_check_is_unavailable() {
         let entries = [
-            entry("database", Status::Ok, true),
-            entry("redis", Status::Timeout, true),
+            entry("database", RunStatus::Ok, true),
+            entry("redis", RunStatus::Timeout, true),
         ];
         assert_eq!(Verdict::of(&entries), Verdict::Unavailable);
     }
@@ -747,8 +747,8 @@ pub(crate) mod tests {
     #[test]
     fn a_failing_non_critical_check_is_degraded() {
         let entries = [
-            entry("database", Status::Ok, true),
-            entry("redis", Status::Error, false),
+            entry("database", RunStatus::Ok, true),
+            entry("redis", RunStatus::Error, false),
         ];
         assert_eq!(Verdict::of(&entries), Verdict::Degraded);
     }
@@ -756,8 +756,8 @@ pub(crate) mod tests {
     #[test]
     fn a_critical_failure_outranks_a_non_critical_one() {
         let entries = [
-            entry("database", Status::Error, false),
-            entry("redis", Status::Error, true),
+            entry("database", RunStatus::Error, false),
+            entry("redis", RunStatus::Error, true),
         ];
         assert_eq!(Verdict::of(&entries), Verdict::Unavailable);
     }
@@ -777,8 +777,8 @@ pub(crate) mod tests {
         let report = Report {
             verdict: Verdict::Degraded,
             entries: vec![
-                entry("database", Status::Ok, true),
-                entry("redis", Status::Error, false),
+                entry("database", RunStatus::Ok, true),
+                entry("redis", RunStatus::Error, false),
             ],
         };
         let json = rocket::serde::json::to_string(&report).unwrap();

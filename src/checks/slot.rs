@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 
-use super::Outcome;
+use super::RunOutcome;
 
 /// Completed runs kept per check for the status page.
 pub(crate) const HISTORY_LEN: usize = 60;
@@ -23,7 +23,7 @@ pub(crate) const HISTORY_LEN: usize = 60;
 pub(crate) const CHANGES_WINDOW: Duration = Duration::from_secs(3600);
 
 /// A run in flight, as its callers wait for it.
-pub(crate) type InFlight = Shared<BoxFuture<'static, Arc<Outcome>>>;
+pub(crate) type InFlight = Shared<BoxFuture<'static, Arc<RunOutcome>>>;
 
 /// Consecutive runs that change a check's counted state: `fail_after` failed runs make a
 /// passing check failing, `pass_after` ok runs make a failing one passing. Both at least 1.
@@ -56,10 +56,10 @@ pub(crate) struct Slot(Mutex<SlotState>);
 
 #[derive(Default)]
 pub(crate) struct SlotState {
-    pub latest: Option<(Instant, Arc<Outcome>)>,
+    pub latest: Option<(Instant, Arc<RunOutcome>)>,
     /// The run in flight and its deadline.
     pub in_flight: Option<(Instant, InFlight)>,
-    history: VecDeque<Arc<Outcome>>,
+    history: VecDeque<Arc<RunOutcome>>,
     /// The counted state (passing or not) and since when; `None` before the first run.
     counted: Option<(bool, SystemTime)>,
     /// Consecutive runs that disagreed with the counted state.
@@ -89,7 +89,7 @@ pub(crate) struct History {
     /// How often its counted state changed in the last hour (the first run does not count).
     pub changes_last_hour: usize,
     /// Up to 60 completed runs (`HISTORY_LEN`), oldest first.
-    pub recent: Vec<Arc<Outcome>>,
+    pub recent: Vec<Arc<RunOutcome>>,
     /// Completed runs since the process started.
     pub runs: u64,
     /// Of those, the ones that were `ok`.
@@ -106,9 +106,9 @@ impl Slot {
     /// that state, if the run made one, comes back too.
     pub fn complete(
         &self,
-        mut outcome: Outcome,
+        mut outcome: RunOutcome,
         thresholds: Thresholds,
-    ) -> (Arc<Outcome>, Option<Transition>) {
+    ) -> (Arc<RunOutcome>, Option<Transition>) {
         let mut state = self.lock();
         let ok = outcome.status.is_ok();
         let at = outcome.finished_at;
@@ -198,10 +198,10 @@ impl SlotState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Status;
+    use crate::checks::RunStatus;
 
-    fn run(status: Status, secs: u64) -> Outcome {
-        Outcome {
+    fn run(status: RunStatus, secs: u64) -> RunOutcome {
+        RunOutcome {
             status,
             duration_ms: 1.0,
             reason: None,
@@ -222,25 +222,29 @@ mod tests {
     #[test]
     fn the_first_run_sets_the_counted_state_at_once() {
         let slot = Slot::default();
-        let (o, t) = slot.complete(run(Status::Error, 1), THREE_TWO);
+        let (o, t) = slot.complete(run(RunStatus::Error, 1), THREE_TWO);
         assert_eq!((o.passing, o.held, t), (false, None, None));
     }
 
     #[test]
     fn a_passing_check_fails_only_after_fail_after_failed_runs_in_a_row() {
         let slot = Slot::default();
-        slot.complete(run(Status::Ok, 1), THREE_TWO);
-        let (o, t) = slot.complete(run(Status::Error, 2), THREE_TWO);
+        slot.complete(run(RunStatus::Ok, 1), THREE_TWO);
+        let (o, t) = slot.complete(run(RunStatus::Error, 2), THREE_TWO);
         assert_eq!((o.passing, o.held, t), (true, Some(2), None));
-        let (o, _) = slot.complete(run(Status::Timeout, 3), THREE_TWO);
+        let (o, _) = slot.complete(run(RunStatus::Timeout, 3), THREE_TWO);
         assert_eq!((o.passing, o.held), (true, Some(1)));
         // An ok run in between starts the count again.
-        let (o, _) = slot.complete(run(Status::Ok, 4), THREE_TWO);
+        let (o, _) = slot.complete(run(RunStatus::Ok, 4), THREE_TWO);
         assert_eq!((o.passing, o.held), (true, None));
         for secs in 5..7 {
-            assert!(slot.complete(run(Status::Error, secs), THREE_TWO).0.passing);
+            assert!(
+                slot.complete(run(RunStatus::Error, secs), THREE_TWO)
+                    .0
+                    .passing
+            );
         }
-        let (o, t) = slot.complete(run(Status::Error, 7), THREE_TWO);
+        let (o, t) = slot.complete(run(RunStatus::Error, 7), THREE_TWO);
         assert!(!o.passing);
         assert_eq!(
             t,
@@ -259,10 +263,10 @@ mod tests {
     #[test]
     fn a_failing_check_passes_again_after_pass_after_ok_runs() {
         let slot = Slot::default();
-        slot.complete(run(Status::Error, 1), THREE_TWO);
-        let (o, t) = slot.complete(run(Status::Ok, 2), THREE_TWO);
+        slot.complete(run(RunStatus::Error, 1), THREE_TWO);
+        let (o, t) = slot.complete(run(RunStatus::Ok, 2), THREE_TWO);
         assert_eq!((o.passing, o.held, t.is_some()), (false, Some(1), false));
-        let (o, t) = slot.complete(run(Status::Ok, 3), THREE_TWO);
+        let (o, t) = slot.complete(run(RunStatus::Ok, 3), THREE_TWO);
         assert_eq!((o.passing, o.held), (true, None));
         assert!(t.is_some_and(|t| t.passing));
         assert!(slot.passing());
@@ -272,11 +276,11 @@ mod tests {
     fn history_keeps_the_latest_runs_and_the_time_of_change() {
         let slot = Slot::default();
         let t = Thresholds::default();
-        slot.complete(run(Status::Ok, 1), t);
-        slot.complete(run(Status::Ok, 2), t);
-        slot.complete(run(Status::Error, 3), t);
+        slot.complete(run(RunStatus::Ok, 1), t);
+        slot.complete(run(RunStatus::Ok, 2), t);
+        slot.complete(run(RunStatus::Error, 3), t);
         for i in 0..HISTORY_LEN as u64 {
-            slot.complete(run(Status::Error, 4 + i), t);
+            slot.complete(run(RunStatus::Error, 4 + i), t);
         }
         let history = slot.history();
         assert_eq!(history.recent.len(), HISTORY_LEN);
@@ -291,8 +295,8 @@ mod tests {
     fn with_the_defaults_every_run_counts() {
         let slot = Slot::default();
         let t = Thresholds::default();
-        slot.complete(run(Status::Ok, 1), t);
-        let (o, change) = slot.complete(run(Status::Error, 2), t);
+        slot.complete(run(RunStatus::Ok, 1), t);
+        let (o, change) = slot.complete(run(RunStatus::Error, 2), t);
         assert_eq!((o.passing, o.held), (false, None));
         assert!(change.is_some());
     }

@@ -202,3 +202,17 @@ async fn the_command_exits_0_1_or_2() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("no/such/file.yaml"), "{text}");
 }
+
+#[tokio::test]
+async fn a_bad_rocket_setting_is_exit_2_naming_it_not_a_panic() {
+    let output = Command::new(BIN)
+        .arg("probes")
+        .env("ROCKET_PORT", "notaport")
+        .current_dir(root())
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("PORT"), "{text}");
+}
