@@ -289,22 +289,40 @@ impl std::fmt::Display for Finding {
 /// Every finding in `files` (Kubernetes manifests or compose files, told apart by content, and
 /// Dockerfiles, by name). `Err` names a file that cannot be read or parsed, with the line.
 pub fn check(files: &[&Path], budget: &Budget) -> Result<Vec<Finding>, String> {
-    let mut findings = Vec::new();
+    check_all(files, budget).map(|checked| checked.findings)
+}
+
+/// What `--check` found in its files.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The mismatches.
+    pub findings: Vec<Finding>,
+    /// The files in which no container, service or image runs vitals: nothing was checked
+    /// there, so they are never called "fit".
+    pub without_vitals: Vec<String>,
+}
+
+/// [`check`], and which files held nothing that runs vitals.
+pub fn check_all(files: &[&Path], budget: &Budget) -> Result<Checked, String> {
+    let mut checked = Checked::default();
     for file in files {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
         let base = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if base == "Dockerfile" || base.ends_with(".Dockerfile") || base.starts_with("Dockerfile.")
         {
-            dockerfile(&name, &text, budget, &mut findings);
+            if !dockerfile(&name, &text, budget, &mut checked.findings) {
+                checked.without_vitals.push(name);
+            }
             continue;
         }
         let docs = YamlLoader::load_from_str(&text)
             .map_err(|e| format!("{name}:{}: {e}", e.marker().line()))?;
         let mut at = Site {
             file: name,
-            findings: &mut findings,
+            findings: &mut checked.findings,
             budget,
+            seen: 0,
         };
         for doc in &docs {
             if doc["services"].as_hash().is_some() {
@@ -313,8 +331,12 @@ pub fn check(files: &[&Path], budget: &Budget) -> Result<Vec<Finding>, String> {
                 at.kubernetes(doc);
             }
         }
+        if at.seen == 0 {
+            let file = at.file.clone();
+            checked.without_vitals.push(file);
+        }
     }
-    Ok(findings)
+    Ok(checked)
 }
 
 /// Where findings are being made.
@@ -322,6 +344,8 @@ struct Site<'a> {
     file: String,
     findings: &'a mut Vec<Finding>,
     budget: &'a Budget,
+    /// Containers and services that run vitals, checked so far in this file.
+    seen: usize,
 }
 
 /// A Kubernetes probe's numbers, with kubelet's defaults.
@@ -358,15 +382,26 @@ impl Site<'_> {
         });
     }
 
+    /// Any object with a pod spec or pod template (Deployment, StatefulSet, an Argo Rollout, a
+    /// Knative-like CRD...), a CronJob's job template, and the items of a `kind: List`.
     fn kubernetes(&mut self, doc: &Yaml) {
         let kind = doc["kind"].as_str().unwrap_or("");
-        let pod = match kind {
-            "Pod" => &doc["spec"],
-            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
-                &doc["spec"]["template"]["spec"]
+        if kind == "List" {
+            for item in doc["items"].as_vec().into_iter().flatten() {
+                self.kubernetes(item);
             }
-            "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-            _ => return,
+            return;
+        }
+        let has_containers = |spec: &Yaml| spec["containers"].as_vec().is_some();
+        let pod = [
+            &doc["spec"]["template"]["spec"],
+            &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            &doc["spec"],
+        ]
+        .into_iter()
+        .find(|spec| has_containers(spec));
+        let Some(pod) = pod else {
+            return;
         };
         let object = format!("{kind}/{}", doc["metadata"]["name"].as_str().unwrap_or("?"));
         for container in pod["containers"].as_vec().into_iter().flatten() {
@@ -377,6 +412,7 @@ impl Site<'_> {
     }
 
     fn container(&mut self, object: &str, pod: &Yaml, c: &Yaml) {
+        self.seen += 1;
         let b = self.budget;
         let name = c["name"].as_str().unwrap_or("?");
         let probes: Vec<(&str, ManifestProbe)> =
@@ -531,6 +567,7 @@ impl Site<'_> {
             if !(image_is_vitals || name == "vitals" || probes_vitals) {
                 continue;
             }
+            self.seen += 1;
             let object = format!("service {name}");
             if let Some(tool) = needs_missing_tool(test) {
                 self.find(&object, name, "healthcheck.test", format!(
@@ -567,7 +604,8 @@ impl Site<'_> {
 
 /// A Dockerfile's last `HEALTHCHECK` (in the stage that runs vitals): its timeout must leave
 /// the check and the client room, and its command must not need curl or wget.
-fn dockerfile(file: &str, text: &str, b: &Budget, findings: &mut Vec<Finding>) {
+/// Whether the image runs vitals (nothing is checked in one that does not).
+fn dockerfile(file: &str, text: &str, b: &Budget, findings: &mut Vec<Finding>) -> bool {
     let joined = text.replace("\\\n", " ");
     let last_stage = joined
         .lines()
@@ -610,10 +648,10 @@ fn dockerfile(file: &str, text: &str, b: &Budget, findings: &mut Vec<Finding>) {
         .rev()
         .find(|l| l.to_ascii_uppercase().starts_with("HEALTHCHECK"))
     else {
-        return;
+        return runs_vitals;
     };
     if !runs_vitals && !healthcheck.contains("/health/") {
-        return;
+        return false;
     }
     let mut find = |field: &str, problem: String| {
         findings.push(Finding {
@@ -653,6 +691,7 @@ fn dockerfile(file: &str, text: &str, b: &Budget, findings: &mut Vec<Finding>) {
             b.deadline_ms, b.slowest
         ));
     }
+    true
 }
 
 /// A container runs vitals when its image's last path segment (before any tag) is `vitals`,
@@ -808,7 +847,13 @@ pub fn run(args: &[String]) -> ExitCode {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--profile" => profile = rest.next().cloned(),
+            "--profile" => match rest.next() {
+                Some(name) if !name.starts_with('-') => profile = Some(name.clone()),
+                _ => {
+                    eprintln!("vitals probes: --profile needs a profile name\nusage: vitals probes [--profile NAME] [--check FILE...]");
+                    return ExitCode::from(2);
+                }
+            },
             "--check" => checking = true,
             "-h" | "--help" => {
                 println!("usage: vitals probes [--profile NAME] [--check FILE...]");
@@ -841,25 +886,37 @@ pub fn run(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     }
     let paths: Vec<&Path> = files.iter().map(Path::new).collect();
-    match check(&paths, &budget) {
-        Ok(findings) if findings.is_empty() => {
+    let checked = match check_all(&paths, &budget) {
+        Ok(checked) => checked,
+        Err(e) => {
+            eprintln!("vitals probes: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for finding in &checked.findings {
+        println!("{finding}");
+    }
+    let fit = files.len() - checked.without_vitals.len();
+    if !checked.without_vitals.is_empty() {
+        println!(
+            "nothing runs vitals in (not checked): {}",
+            checked.without_vitals.join(", ")
+        );
+    }
+    match (checked.findings.is_empty(), fit) {
+        // Nothing checked at all is never "fit".
+        (_, 0) => {
+            println!("no container, service or image that runs vitals in the given file(s)");
+            ExitCode::FAILURE
+        }
+        (true, fit) => {
             println!(
-                "{} file(s): probe settings fit profile {}",
-                files.len(),
+                "{fit} file(s) with vitals: probe settings fit profile {}",
                 budget.profile
             );
             ExitCode::SUCCESS
         }
-        Ok(findings) => {
-            for finding in &findings {
-                println!("{finding}");
-            }
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("vitals probes: {e}");
-            ExitCode::from(2)
-        }
+        (false, _) => ExitCode::FAILURE,
     }
 }
 

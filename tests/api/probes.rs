@@ -71,6 +71,8 @@ fn each_kind_of_mistake_is_found_in_its_manifest() {
         ("bad/compose-curl.yml", &["healthcheck.test"]),
         ("bad/compose-grace.yml", &["stop_grace_period"]),
         ("bad/Dockerfile", &["HEALTHCHECK", "HEALTHCHECK --timeout"]),
+        ("bad/rollout-liveness.yaml", &["livenessProbe.httpGet.path"]),
+        ("bad/list-items.yaml", &["livenessProbe.httpGet.path"]),
     ] {
         assert_eq!(fields(file, &b), expected, "{file}");
     }
@@ -215,4 +217,37 @@ async fn a_bad_rocket_setting_is_exit_2_naming_it_not_a_panic() {
     let text = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(text.contains("PORT"), "{text}");
+}
+
+#[tokio::test]
+async fn a_file_where_nothing_runs_vitals_is_never_called_fit() {
+    let (code, text) = probes(&["--check", "deploy/kubernetes/service.yaml"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("nothing runs vitals in (not checked): deploy/kubernetes/service.yaml"),
+        "{text}"
+    );
+    assert!(!text.contains("fit"), "{text}");
+    let (code, text) = probes(&[
+        "--profile",
+        "release",
+        "--check",
+        "deploy/kubernetes/service.yaml",
+        "deploy/kubernetes/deployment.yaml",
+    ])
+    .await;
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("1 file(s) with vitals: probe settings fit"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_flag_without_its_value_is_exit_2() {
+    let (code, text) = probes(&["--profile"]).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--profile needs a profile name"), "{text}");
+    let (code, _) = probes(&["--profile", "--check", "Dockerfile"]).await;
+    assert_eq!(code, 2);
 }
