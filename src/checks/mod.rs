@@ -1,6 +1,9 @@
 //! Dependency checks: what a check is, what it found, and how findings add up to a verdict.
 //!
-//! - [`Check`]: the trait every check implements, built in, declared or a host app's own.
+//! - [`Check`] (here, with its vocabulary: [`Reason`], [`Failure`], [`Run`]): the trait every
+//!   check implements, built in, declared or a host app's own.
+//! - `verdict`: a run's status and outcome, a report's entries, the verdict, the JSON shape.
+//! - `pooled`: the retry and busy-pool machinery of the pooled kinds.
 //! - `registry`: the named checks of one service, assembled at ignite.
 //! - `engine`: `Health`, which runs checks, shares in-flight runs and caches; `slot`, one
 //!   check's results, history and counted state; `timer`, the timer mode; `events`, changes
@@ -14,6 +17,7 @@ mod engine;
 mod events;
 pub(crate) mod http;
 mod net;
+mod pooled;
 pub(crate) mod postgres;
 pub(crate) mod redis;
 mod registry;
@@ -21,13 +25,12 @@ pub(crate) mod rocket_db;
 mod slot;
 mod tcp;
 mod timer;
+mod verdict;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -37,9 +40,11 @@ pub use engine::check_once;
 pub(crate) use engine::{checks_runtime, Health, Recorder};
 pub use events::Change;
 pub(crate) use events::Subscriber;
+pub(crate) use pooled::{Attempt, Pooled, PooledCheck};
 pub(crate) use registry::{Registry, Source};
 pub(crate) use slot::{History, Thresholds};
 pub(crate) use timer::Timer;
+pub(crate) use verdict::{CheckMap, Entry, Report, RunOutcome, RunStatus, Verdict};
 
 /// One dependency check. vitals runs it when a probe asks, at most once at a time, bounded by
 /// its deadline; a run that outlives the deadline is cancelled and reported as `timeout`.
@@ -387,327 +392,9 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// Runs `attempt` once more when the first try found a dead pooled connection, so a dependency
-/// restart is not reported as an outage.
-async fn with_one_retry<F, Fut>(mut attempt: F) -> Result<(), Failure>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), Attempt>>,
-{
-    match attempt().await {
-        Ok(()) => Ok(()),
-        Err(Attempt::Stale(_)) => attempt().await.map_err(Attempt::into_failure),
-        Err(other) => Err(other.into_failure()),
-    }
-}
-
-/// What the pooled kinds (`postgres`, `redis`) do; [`PooledCheck`] turns one into a check.
-#[rocket::async_trait]
-pub(crate) trait Pooled: Send + Sync + 'static {
-    /// Every connection is checked out and the pool may open no more.
-    fn is_busy(&self) -> bool;
-    /// One try on a pooled connection, acquire included, by `deadline`.
-    async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt>;
-    /// The same on a connection of the check's own, outside the pool.
-    async fn on_own_connection(&self, deadline: Instant) -> Result<(), Failure>;
-    /// The `notAfter` of the certificate the pool's latest TLS handshake saw.
-    fn certificate_expires(&self) -> Option<i64> {
-        None
-    }
-}
-
-/// A check on a pool: one retry when a pooled connection turns out dead, and, on a pool
-/// shared with a host app's work, a connection of its own while the pool is all busy.
-pub(crate) struct PooledCheck<P> {
-    pool: P,
-    secrets: Vec<String>,
-    shared: bool,
-}
-
-impl<P: Pooled> PooledCheck<P> {
-    /// A check on `pool`; `secrets` are texts (the URL's password) it must hide.
-    pub fn new(pool: P, secrets: Vec<String>) -> PooledCheck<P> {
-        PooledCheck {
-            pool,
-            secrets,
-            shared: false,
-        }
-    }
-
-    /// The pool is shared with a host app's own work: when all of it is busy, test the server
-    /// on a connection of the check's own instead of waiting in the queue. (vitals' own pools
-    /// need not: their only user is the check, one run at a time.)
-    pub fn shared(mut self) -> PooledCheck<P> {
-        self.shared = true;
-        self
-    }
-}
-
-#[rocket::async_trait]
-impl<P: Pooled> Check for PooledCheck<P> {
-    async fn run(&self, run: &Run) -> Result<(), Failure> {
-        let result = if self.shared && self.pool.is_busy() {
-            run.checked_beside_busy_pool();
-            self.pool.on_own_connection(run.deadline()).await
-        } else {
-            with_one_retry(|| self.pool.on_pooled(run.deadline())).await
-        };
-        if let Some(not_after) = self.pool.certificate_expires() {
-            run.certificate_expires(not_after);
-        }
-        result
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        self.secrets.clone()
-    }
-
-    fn component_type(&self) -> &'static str {
-        "datastore"
-    }
-}
-
-/// How one try on one connection failed, for the built-in kinds.
-#[derive(Debug)]
-pub(crate) enum Attempt {
-    /// A final failure.
-    Failed(Failure),
-    /// A pooled connection turned out dead (its server went away since it was last used):
-    /// worth one more try on a new connection; the failure to report if that is not possible.
-    Stale(Failure),
-}
-
-impl Attempt {
-    fn into_failure(self) -> Failure {
-        match self {
-            Attempt::Failed(f) | Attempt::Stale(f) => f,
-        }
-    }
-}
-
-impl From<Failure> for Attempt {
-    fn from(f: Failure) -> Self {
-        Attempt::Failed(f)
-    }
-}
-
-/// How one check run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum RunStatus {
-    /// The dependency answered correctly within the deadline.
-    Ok,
-    /// The dependency answered with a failure, or refused the connection.
-    Error,
-    /// No answer within the deadline (a hung socket, a paused server, an exhausted pool).
-    Timeout,
-}
-
-impl RunStatus {
-    /// Every status, for metric series that start at zero.
-    pub const ALL: [RunStatus; 3] = [RunStatus::Ok, RunStatus::Error, RunStatus::Timeout];
-
-    /// Whether the run passed.
-    pub fn is_ok(self) -> bool {
-        self == RunStatus::Ok
-    }
-
-    /// The lowercase word used in JSON and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Ok => "ok",
-            RunStatus::Error => "error",
-            RunStatus::Timeout => "timeout",
-        }
-    }
-}
-
-/// The result of one completed check run.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RunOutcome {
-    /// How it ended.
-    pub status: RunStatus,
-    /// Time from start to end, in milliseconds (µs resolution).
-    pub duration_ms: f64,
-    /// Why it failed, when not `ok`.
-    pub reason: Option<Reason>,
-    /// Short, sanitised text when not `ok`.
-    pub error: Option<String>,
-    /// The check used a connection of its own because its pool was fully busy.
-    pub busy_pool: bool,
-    /// The `notAfter` (Unix seconds) of the certificate a TLS handshake of the run saw.
-    pub certificate_expires: Option<i64>,
-    /// Whether the check counts as passing after this run (see `fail_after`, `pass_after`):
-    /// what the verdict, `vitals_check_up` and the page follow.
-    pub passing: bool,
-    /// While this run's own result disagrees with the counted state: how many more runs like
-    /// it would change that state.
-    pub held: Option<u32>,
-    /// Wall-clock time the run ended.
-    pub finished_at: SystemTime,
-}
-
-/// The overall answer of a readiness evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Verdict {
-    /// Every check passed.
-    Ready,
-    /// Only non-critical checks failed: still serving (200).
-    Degraded,
-    /// A critical check failed (503).
-    Unavailable,
-    /// Shutting down: readiness is withdrawn whatever the checks say (503).
-    Draining,
-}
-
-impl Verdict {
-    /// The word in JSON: `ready`, `degraded`, `unavailable` or `draining`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Ready => "ready",
-            Verdict::Degraded => "degraded",
-            Verdict::Unavailable => "unavailable",
-            Verdict::Draining => "draining",
-        }
-    }
-
-    /// Whether this verdict lets traffic in (readiness 200).
-    pub fn is_serving(self) -> bool {
-        matches!(self, Verdict::Ready | Verdict::Degraded)
-    }
-
-    /// The verdict for a set of entries: any critical failure makes it unavailable, any other
-    /// failure degraded. No entries at all is ready.
-    pub fn of(entries: &[Entry]) -> Verdict {
-        let failing = entries.iter().filter(|e| !e.outcome.passing);
-        let mut verdict = Verdict::Ready;
-        for entry in failing {
-            if entry.critical {
-                return Verdict::Unavailable;
-            }
-            verdict = Verdict::Degraded;
-        }
-        verdict
-    }
-}
-
-/// One check's part of a [`Report`].
-#[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    /// The check's position in the registry.
-    pub index: usize,
-    /// The check's name.
-    pub name: Arc<str>,
-    /// Its `componentType` for health+json.
-    pub component: &'static str,
-    /// Whether its failure makes the service unavailable.
-    pub critical: bool,
-    /// The result: a fresh run, a shared in-flight run, or a cached one.
-    pub outcome: Arc<RunOutcome>,
-}
-
-/// A readiness answer: the verdict and the checks behind it.
-#[derive(Debug, Clone)]
-pub(crate) struct Report {
-    /// The overall answer.
-    pub verdict: Verdict,
-    /// The checks asked for, in registry order; empty while draining.
-    pub entries: Vec<Entry>,
-}
-
-impl Report {
-    /// The answer while draining: no checks run.
-    pub fn draining() -> Report {
-        Report {
-            verdict: Verdict::Draining,
-            entries: Vec::new(),
-        }
-    }
-}
-
-/// Serialises entries as the JSON map `{"<name>": {"status", "duration_ms", ...}}`; the
-/// `error` texts only when the flag (details shown) is set.
-#[derive(Debug)]
-pub(crate) struct CheckMap<'a>(pub &'a [Entry], pub bool);
-
-impl Serialize for CheckMap<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Json<'a> {
-            status: RunStatus,
-            duration_ms: f64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            reason: Option<Reason>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            error: Option<&'a str>,
-            #[serde(skip_serializing_if = "std::ops::Not::not")]
-            busy_pool: bool,
-            critical: bool,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            held: Option<Held>,
-        }
-        /// The counted state a disagreeing run leaves in place, and for how many more runs.
-        #[derive(Serialize)]
-        struct Held {
-            status: &'static str,
-            runs_left: u32,
-        }
-        let details = self.1;
-        serializer.collect_map(self.0.iter().map(|e| {
-            let o = &e.outcome;
-            let json = Json {
-                status: o.status,
-                duration_ms: o.duration_ms,
-                reason: o.reason,
-                error: o.error.as_deref().filter(|_| details),
-                busy_pool: o.busy_pool,
-                critical: e.critical,
-                held: o.held.map(|runs_left| Held {
-                    status: if o.passing { "passing" } else { "failing" },
-                    runs_left,
-                }),
-            };
-            (&*e.name, json)
-        }))
-    }
-}
-
-impl Serialize for Report {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let draining = self.verdict == Verdict::Draining;
-        let mut map = serializer.serialize_map(Some(if draining { 1 } else { 2 }))?;
-        map.serialize_entry("status", &self.verdict)?;
-        if !draining {
-            map.serialize_entry("checks", &CheckMap(&self.entries, true))?;
-        }
-        map.end()
-    }
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub fn entry(name: &str, status: RunStatus, critical: bool) -> Entry {
-        Entry {
-            index: 0,
-            name: name.into(),
-            component: "component",
-            critical,
-            outcome: Arc::new(RunOutcome {
-                status,
-                duration_ms: 1.5,
-                reason: (status != RunStatus::Ok).then_some(Reason::Other),
-                error: (status != RunStatus::Ok).then(|| "boom".to_owned()),
-                busy_pool: false,
-                certificate_expires: None,
-                passing: status == RunStatus::Ok,
-                held: None,
-                finished_at: SystemTime::now(),
-            }),
-        }
-    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("query failed")]
@@ -731,38 +418,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn no_checks_is_ready() {
-        assert_eq!(Verdict::of(&[]), Verdict::Ready);
-    }
-
-    #[test]
-    fn a_failing_critical_check_is_unavailable() {
-        let entries = [
-            entry("database", RunStatus::Ok, true),
-            entry("redis", RunStatus::Timeout, true),
-        ];
-        assert_eq!(Verdict::of(&entries), Verdict::Unavailable);
-    }
-
-    #[test]
-    fn a_failing_non_critical_check_is_degraded() {
-        let entries = [
-            entry("database", RunStatus::Ok, true),
-            entry("redis", RunStatus::Error, false),
-        ];
-        assert_eq!(Verdict::of(&entries), Verdict::Degraded);
-    }
-
-    #[test]
-    fn a_critical_failure_outranks_a_non_critical_one() {
-        let entries = [
-            entry("database", RunStatus::Error, false),
-            entry("redis", RunStatus::Error, true),
-        ];
-        assert_eq!(Verdict::of(&entries), Verdict::Unavailable);
-    }
-
-    #[test]
     fn names_follow_the_pattern() {
         for good in ["a", "database", "redis-2", "x_y", &"a".repeat(32)] {
             assert!(is_valid_name(good), "{good}");
@@ -770,27 +425,5 @@ pub(crate) mod tests {
         for bad in ["", "Redis", "2db", "-x", "a b", "é", "a.b", &"a".repeat(33)] {
             assert!(!is_valid_name(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn report_serialises_checks_as_a_map_in_order() {
-        let report = Report {
-            verdict: Verdict::Degraded,
-            entries: vec![
-                entry("database", RunStatus::Ok, true),
-                entry("redis", RunStatus::Error, false),
-            ],
-        };
-        let json = rocket::serde::json::to_string(&report).unwrap();
-        assert_eq!(
-            json,
-            r#"{"status":"degraded","checks":{"database":{"status":"ok","duration_ms":1.5,"critical":true},"redis":{"status":"error","duration_ms":1.5,"reason":"other","error":"boom","critical":false}}}"#
-        );
-    }
-
-    #[test]
-    fn a_draining_report_has_no_checks() {
-        let json = rocket::serde::json::to_string(&Report::draining()).unwrap();
-        assert_eq!(json, r#"{"status":"draining"}"#);
     }
 }
