@@ -17,23 +17,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(3);
 /// Most of an answer's body it reads; the first line is all it shows.
 const MAX_BODY: usize = 16 * 1024;
 
-/// Runs the probe with the command-line arguments after `healthcheck`.
-pub async fn run(args: &[String]) -> ExitCode {
-    let url = match args {
-        [] => default_url(std::env::var("ROCKET_PORT").ok().as_deref()),
-        [flag] if flag == "-h" || flag == "--help" => {
-            println!(
-                "usage: vitals healthcheck [URL]\n  default URL: {}",
-                default_url(None)
-            );
-            return ExitCode::SUCCESS;
-        }
-        [url] => url.clone(),
-        _ => {
-            eprintln!("unhealthy: usage: vitals healthcheck [URL]");
-            return ExitCode::FAILURE;
-        }
-    };
+/// Runs the probe of `url` (the default URL when `None`).
+pub async fn run(url: Option<String>) -> ExitCode {
+    let url = url.unwrap_or_else(|| default_url(std::env::var("ROCKET_PORT").ok().as_deref()));
     // Named without credentials, should the URL carry any.
     let shown = Target::parse(&url).map_or_else(|_| crate::redact::sanitise(&url), |t| t.display());
     match tokio::time::timeout(TIMEOUT, get(&url)).await {

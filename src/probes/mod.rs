@@ -291,33 +291,18 @@ fn duration_ms(yaml: &Yaml) -> Option<u64> {
     Some(total.round() as u64)
 }
 
-/// `vitals probes [--profile P] [--check FILE...]`, with the arguments after `probes`.
-pub fn run(args: &[String]) -> ExitCode {
-    let mut profile = None;
-    let mut files = Vec::new();
-    let mut checking = false;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "--profile" => match rest.next() {
-                Some(name) if !name.starts_with('-') => profile = Some(name.clone()),
-                _ => {
-                    eprintln!("vitals probes: --profile needs a profile name\nusage: vitals probes [--profile NAME] [--check FILE...]");
-                    return ExitCode::from(2);
-                }
-            },
-            "--check" => checking = true,
-            "-h" | "--help" => {
-                println!("usage: vitals probes [--profile NAME] [--check FILE...]");
-                return ExitCode::SUCCESS;
-            }
-            file if checking => files.push(file.to_owned()),
-            other => {
-                eprintln!("vitals probes: unexpected '{other}'\nusage: vitals probes [--profile NAME] [--check FILE...]");
-                return ExitCode::from(2);
-            }
-        }
-    }
+/// What `vitals probes` was asked (the binary reads the command line).
+#[derive(Debug, Default)]
+pub struct Options {
+    /// `--profile NAME`: the profile whose configuration the settings come from.
+    pub profile: Option<String>,
+    /// `--check FILE...`: the files to check; `None` prints settings instead.
+    pub check: Option<Vec<String>>,
+}
+
+/// `vitals probes`: prints settings that fit, or checks files against them.
+pub fn run(options: Options) -> ExitCode {
+    let Options { profile, check } = options;
     let mut figment = crate::config::figment();
     if let Some(profile) = profile {
         figment = figment.select(profile);
@@ -329,14 +314,10 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !checking {
+    let Some(files) = check else {
         print!("{}", render(&budget));
         return ExitCode::SUCCESS;
-    }
-    if files.is_empty() {
-        eprintln!("vitals probes: --check needs at least one file");
-        return ExitCode::from(2);
-    }
+    };
     let paths: Vec<&Path> = files.iter().map(Path::new).collect();
     let checked = match check_all(&paths, &budget) {
         Ok(checked) => checked,

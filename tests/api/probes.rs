@@ -251,3 +251,37 @@ async fn a_flag_without_its_value_is_exit_2() {
     let (code, _) = probes(&["--profile", "--check", "Dockerfile"]).await;
     assert_eq!(code, 2);
 }
+
+#[tokio::test]
+async fn every_command_has_help_and_bad_arguments_are_refused() {
+    for (args, code, words) in [
+        (&["--help"][..], 0, "usage: vitals [serve]"),
+        (&["serve", "--help"], 0, "Serves the health endpoints"),
+        (&["healthcheck", "--help"], 0, "exits 0 on a 2xx answer"),
+        (&["probes", "--help"], 0, "Prints probe settings"),
+        (&["serve", "now"], 2, "serve takes no 'now'"),
+        (&["frobnicate"], 2, "unknown command 'frobnicate'"),
+        (
+            &["probes", "--check", "Dockerfile", "-x"],
+            2,
+            "unknown flag '-x'",
+        ),
+        (&["probes", "--check"], 2, "--check needs at least one file"),
+        (
+            &["healthcheck", "a", "b"],
+            1,
+            "unhealthy: healthcheck takes one URL",
+        ),
+    ] {
+        let output = Command::new(BIN)
+            .args(args)
+            .current_dir(root())
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {text}");
+        assert!(text.contains(words), "{args:?}: {text}");
+    }
+}
