@@ -353,46 +353,25 @@ impl Fairing for Vitals {
         }
     }
 
+    /// One stage per concern, in the order they depend on each other.
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        if rocket.state::<Settings>().is_some() {
-            log::error!(
-                target: "vitals::config",
-                "vitals is attached twice (the second at base {}): attach one Vitals; one \
-                 instance serves every check",
-                self.base
-            );
+        let rocket = self.settings_stage(rocket)?;
+        let Some(settings) = rocket.state::<Settings>().cloned() else {
             return Err(rocket);
-        }
-        let settings = match Settings::from_figment(&config::with_defaults(rocket.figment())) {
-            Ok(settings) => settings,
-            Err(message) => {
-                log::error!(target: "vitals::config", "invalid configuration: {message}");
-                return Err(rocket);
-            }
         };
-        // Ignite fairings run before Rocket reads its own configuration.
-        let rocket = match self.drain_on_signal {
-            true => shutdown::take_signals(rocket, settings.health.drain_ms),
-            false => rocket,
-        };
-        // Only the pools of enabled built-ins are built: a disabled one never connects.
-        let rocket = pools::attach(
-            rocket,
-            self.uses(|s| matches!(s, Source::ManagedPostgres), &settings),
-            self.uses(|s| matches!(s, Source::ManagedRedis), &settings),
-        );
+        let rocket = self.signals_stage(rocket, &settings);
+        let rocket = self.pools_stage(rocket, &settings);
         let scope = Scope {
             everything: self.standalone || self.host_requests,
             standalone: self.standalone,
         };
-        let registered = self.checks.clone();
-        let subscribers = self.subscribers.clone();
-        let health_port = settings.health.port;
-        let policy = access::Policy::new(settings.health.details, settings.health.token.clone());
+        let (registered, subscribers) = (self.checks.clone(), self.subscribers.clone());
         let rocket = rocket
-            .manage(policy)
+            .manage(access::Policy::new(
+                settings.health.details,
+                settings.health.token.clone(),
+            ))
             .manage(self.service)
-            .manage(settings)
             // After the pools (the app's and vitals' own): checks take theirs from managed state.
             .attach(AdHoc::try_on_ignite("Health Checks", |rocket| {
                 engine_stage(rocket, registered, subscribers)
@@ -404,7 +383,7 @@ impl Fairing for Vitals {
             .attach(shutdown::stage())
             // After the engine's stage, which manages the metrics its lag feeds.
             .attach(heartbeat::stage());
-        let rocket = match health_port {
+        let rocket = match settings.health.port {
             Some(port) => rocket.attach(listener::stage(port, self.base.clone())),
             None => rocket,
         };
@@ -412,6 +391,49 @@ impl Fairing for Vitals {
             true => rocket.attach(shutdown::signals()),
             false => rocket,
         })
+    }
+}
+
+impl Vitals {
+    /// Reads and manages the settings (the profile's built-in defaults beneath the app's own);
+    /// a second `Vitals` or a bad value stops launch naming it.
+    // Rocket's own `fairing::Result`, whose error hands the Rocket back, as ignite expects.
+    #[allow(clippy::result_large_err)]
+    fn settings_stage(&self, rocket: Rocket<Build>) -> fairing::Result {
+        if rocket.state::<Settings>().is_some() {
+            log::error!(
+                target: "vitals::config",
+                "vitals is attached twice (the second at base {}): attach one Vitals; one \
+                 instance serves every check",
+                self.base
+            );
+            return Err(rocket);
+        }
+        match Settings::from_figment(&config::with_defaults(rocket.figment())) {
+            Ok(settings) => Ok(rocket.manage(settings)),
+            Err(message) => {
+                log::error!(target: "vitals::config", "invalid configuration: {message}");
+                Err(rocket)
+            }
+        }
+    }
+
+    /// With the drain on, takes SIGTERM and SIGINT from Rocket (ignite fairings run before
+    /// Rocket reads its own configuration); without, changes nothing.
+    fn signals_stage(&self, rocket: Rocket<Build>, settings: &Settings) -> Rocket<Build> {
+        match self.drain_on_signal {
+            true => shutdown::take_signals(rocket, settings.health.drain_ms),
+            false => rocket,
+        }
+    }
+
+    /// Builds the pools of the enabled built-in checks only: a disabled one never connects.
+    fn pools_stage(&self, rocket: Rocket<Build>, settings: &Settings) -> Rocket<Build> {
+        pools::attach(
+            rocket,
+            self.uses(|s| matches!(s, Source::ManagedPostgres), settings),
+            self.uses(|s| matches!(s, Source::ManagedRedis), settings),
+        )
     }
 }
 
