@@ -42,6 +42,9 @@ impl Form {
         };
         // Best quality per form; ties go to the more specific form, and text/plain must be
         // preferred over JSON outright.
+        // NOTE: not Rocket's `Accept` parser: it rejects a whole header for one malformed or
+        // out-of-range q-value (`text/plain;q=2`, `;q=abc`), which this reads as q=1 and the
+        // clamp (see `the_accept_table`, where both parsers were run).
         let (mut health, mut json, mut text) = (0.0f32, 0.0f32, 0.0f32);
         for item in accept.split(',') {
             let mut parts = item.split(';');
@@ -294,6 +297,46 @@ impl<'r> Responder<'r, 'static> for Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Accept headers as clients send them, and the form each gets: pins negotiation down
+    /// whichever parser reads the header.
+    #[test]
+    fn the_accept_table() {
+        use Form::{HealthJson, Json, Text};
+        let table: &[(&str, Form)] = &[
+            ("", Json),
+            ("*/*", Json),
+            ("application/json", Json),
+            ("application/json, text/plain, */*", Json), // axios
+            (
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                Json,
+            ), // browsers
+            ("text/plain", Text),
+            ("text/plain;q=0.9, application/json;q=0.5", Text),
+            ("text/*", Text),
+            ("TEXT/PLAIN", Text),
+            ("text/plain; charset=utf-8", Text),
+            ("text/plain, application/json", Json),
+            ("text/plain;q=0, application/json;q=0", Json),
+            ("application/health+json", HealthJson),
+            (
+                "application/health+json;q=1.0, application/json;q=0.9",
+                HealthJson,
+            ),
+            ("application/health+json;q=0.5, */*", Json),
+            ("application/health+json, text/plain", HealthJson),
+            ("application/health+json;q=0", Json),
+            ("application/*", Json),
+            ("image/png", Json),
+            ("garbage;;q=x,,", Json),
+            ("text/plain;q=abc", Text),
+            ("text/plain;q=2", Text),
+        ];
+        for (accept, form) in table {
+            assert_eq!(Form::negotiate(false, Some(accept)), *form, "{accept:?}");
+        }
+    }
 
     #[test]
     fn no_accept_and_unknown_types_get_json() {
