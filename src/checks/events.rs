@@ -80,12 +80,16 @@ impl Health {
 
     /// Logs and tells a change of the verdict the counted states make.
     pub(super) fn tell_verdict(&self) {
-        let passing: Vec<(bool, bool)> = self
+        // No verdict until every check has run once: a check not yet run is no failure.
+        let Some(passing) = self
             .slots
             .iter()
             .zip(&self.registry.checks)
-            .map(|(slot, check)| (slot.passing(), check.critical))
-            .collect();
+            .map(|(slot, check)| Some((slot.counted()?, check.critical)))
+            .collect::<Option<Vec<(bool, bool)>>>()
+        else {
+            return;
+        };
         let verdict = match passing.iter().find(|(ok, _)| !ok) {
             None => Verdict::Ready,
             Some(_) if passing.iter().any(|(ok, critical)| !ok && *critical) => {

@@ -152,9 +152,19 @@ impl Slot {
         (outcome, transition)
     }
 
+    /// Completed runs so far.
+    pub fn runs(&self) -> u64 {
+        self.lock().runs
+    }
+
     /// Whether the check counts as passing now (before any run: not).
     pub fn passing(&self) -> bool {
-        self.lock().counted.is_some_and(|(passing, _)| passing)
+        self.counted() == Some(true)
+    }
+
+    /// The counted state: passing or not; `None` before the first run.
+    pub fn counted(&self) -> Option<bool> {
+        self.lock().counted.map(|(passing, _)| passing)
     }
 
     /// Its history for the page.

@@ -328,8 +328,9 @@ impl Completion {
         (health.recorder)(&check.name, &outcome, transition.is_some());
         match transition {
             Some(transition) => health.tell(self.index, transition),
-            // The first run of each check makes the first verdict.
-            None => health.tell_verdict(),
+            // A check's first run may complete the first verdict; other runs change nothing.
+            None if health.slots[self.index].runs() == 1 => health.tell_verdict(),
+            None => {}
         }
         outcome
     }

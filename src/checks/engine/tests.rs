@@ -347,6 +347,27 @@ async fn subscribers_hear_of_changes_and_a_slow_or_panicking_one_breaks_nothing(
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_first_runs_of_several_checks_are_no_change() {
+    let heard = Arc::new(AtomicUsize::new(0));
+    let count = heard.clone();
+    let listening: Subscriber = Arc::new(move |_: Change| {
+        count.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async {})
+    });
+    let (_, a) = counting(Duration::from_millis(1), true);
+    let (_, b) = counting(Duration::from_millis(5), true);
+    let (health, _) = engine(vec![("a", a), ("b", b)], 0);
+    let health = health.telling(vec![listening]);
+    assert_eq!(health.evaluate_all().await.verdict, Verdict::Ready);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        heard.load(Ordering::SeqCst),
+        0,
+        "a start-up was told as a change"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn on_a_timer_probes_answer_from_the_latest_result_and_it_goes_stale() {
     let (runs, check) = counting(Duration::from_millis(1), true);
     let (health, _) = engine(vec![("a", check)], 0);
