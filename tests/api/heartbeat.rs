@@ -93,27 +93,12 @@ async fn the_apps_port_never_answers_stalled_and_lag_is_measured() {
     let live = app.get_live().await;
     assert_eq!(live.json["status"], "ok");
     let seen = eventually(Duration::from_secs(2), || async {
-        let text = app
-            .client
-            .get("/metrics")
-            .dispatch()
-            .await
-            .into_string()
-            .await;
-        text.unwrap_or_default()
-            .lines()
+        let text = app.metrics_text().await;
+        text.lines()
             .any(|l| l.starts_with("vitals_runtime_lag_seconds_count ") && !l.ends_with(" 0"))
     })
     .await;
     assert!(seen, "no heartbeat lag was recorded");
-    let text = app
-        .client
-        .get("/metrics")
-        .dispatch()
-        .await
-        .into_string()
-        .await;
-    assert!(text
-        .unwrap()
-        .contains("vitals_runtime_stall_threshold_seconds 5"));
+    let text = app.metrics_text().await;
+    assert!(text.contains("vitals_runtime_stall_threshold_seconds 5"));
 }

@@ -79,6 +79,12 @@ impl TestApp {
         self.get("/health/startup").await
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.client.get("/metrics").dispatch().await;
+        response.into_string().await.unwrap_or_default()
+    }
+
     /// Starts a drain as a signal would, without the signal.
     pub fn begin_drain(&self) {
         let lifecycle = self.client.rocket().state::<vitals::Lifecycle>();

@@ -68,8 +68,7 @@ async fn with_fail_after_three_two_refusals_keep_readiness_200_and_a_third_turns
     let third = app.get_ready().await;
     assert_eq!(third.status, Status::ServiceUnavailable);
     assert!(third.check("redis").get("held").is_none());
-    let metrics = app.client.get("/metrics").dispatch().await;
-    let text = metrics.into_string().await.unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.contains(r#"vitals_check_transitions_total{check="redis"} 1"#),
         "{text}"
@@ -105,14 +104,6 @@ async fn a_recovery_within_fail_after_never_leaves_readiness() {
         "{:?}",
         answer.json
     );
-    let text = app
-        .client
-        .get("/metrics")
-        .dispatch()
-        .await
-        .into_string()
-        .await;
-    assert!(text
-        .unwrap()
-        .contains(r#"vitals_check_transitions_total{check="redis"} 0"#));
+    let text = app.metrics_text().await;
+    assert!(text.contains(r#"vitals_check_transitions_total{check="redis"} 0"#));
 }

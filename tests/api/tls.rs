@@ -247,8 +247,7 @@ async fn https_with_the_right_ca_is_ok_and_reports_its_certificates_expiry() {
     let app = app_with(&https_check(url, Some("ca.pem"))).await;
     let (status, _, error, _) = probe_up(&app).await;
     assert_eq!(status, "ok", "{error}");
-    let metrics = app.client.get("/metrics").dispatch().await;
-    let text = metrics.into_string().await.unwrap();
+    let text = app.metrics_text().await;
     let expected = Pki::get().not_after("server.pem");
     assert!(
         text.contains(&format!(
@@ -380,15 +379,9 @@ async fn tcp_with_tls_completes_a_handshake_and_reports_the_expiry() {
     let app = app_with(&tcp_tls(server.port, "localhost", "ca.pem")).await;
     let (status, _, error, _) = probe_up(&app).await;
     assert_eq!(status, "ok", "{error}");
-    let text = app
-        .client
-        .get("/metrics")
-        .dispatch()
-        .await
-        .into_string()
-        .await;
+    let text = app.metrics_text().await;
     let expected = Pki::get().not_after("server.pem");
-    assert!(text.unwrap().contains(&format!(
+    assert!(text.contains(&format!(
         "vitals_check_tls_not_after_seconds{{check=\"up\"}} {expected}"
     )));
 }
@@ -431,15 +424,9 @@ async fn rediss_with_the_right_ca_pings_and_reports_its_certificates_expiry() {
     let app = redis_app(url, Some("ca.pem")).await;
     let answer = app.get_ready().await;
     assert_eq!(answer.status, Status::Ok, "{:?}", answer.json);
-    let text = app
-        .client
-        .get("/metrics")
-        .dispatch()
-        .await
-        .into_string()
-        .await;
+    let text = app.metrics_text().await;
     let expected = Pki::get().not_after("server.pem");
-    assert!(text.unwrap().contains(&format!(
+    assert!(text.contains(&format!(
         "vitals_check_tls_not_after_seconds{{check=\"redis\"}} {expected}"
     )));
 }
