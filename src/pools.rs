@@ -155,13 +155,19 @@ pub(crate) struct RedisTls {
     not_after: AtomicI64,
 }
 
+/// `url` as redis-rs (built without TLS) parses it, `rediss://` read as `redis://`, and
+/// whether it asked for TLS, which vitals speaks itself (see [`RedisTls`]).
+pub(crate) fn without_tls_scheme(url: &str) -> (String, bool) {
+    match url.strip_prefix("rediss://") {
+        Some(rest) => (format!("redis://{rest}"), true),
+        None => (url.to_owned(), false),
+    }
+}
+
 impl RedisManager {
     /// A manager for `url`: `redis://`, `rediss://` (TLS) or `redis+unix://`.
     fn new(url: &str) -> Result<RedisManager, redis::RedisError> {
-        let (plain_url, tls) = match url.strip_prefix("rediss://") {
-            Some(rest) => (format!("redis://{rest}"), true),
-            None => (url.to_owned(), false),
-        };
+        let (plain_url, tls) = without_tls_scheme(url);
         let plain = deadpool_redis::Manager::new(plain_url.as_str())?;
         let tls = match tls {
             false => None,

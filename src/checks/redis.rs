@@ -43,11 +43,7 @@ impl Address {
     /// The TCP address of a Redis URL, parsed as redis-rs parses it; `None` for a Unix socket
     /// or a URL redis-rs rejects.
     fn of(url: &str) -> Option<Address> {
-        // vitals speaks TLS itself (see `pools::RedisTls`): redis-rs is built without it.
-        let (url, tls) = match url.strip_prefix("rediss://") {
-            Some(rest) => (format!("redis://{rest}"), true),
-            None => (url.to_owned(), false),
-        };
+        let (url, tls) = crate::pools::without_tls_scheme(url);
         let (host, port) = match url.as_str().into_connection_info().ok()?.addr {
             ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
                 (host, port)

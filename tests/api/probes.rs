@@ -159,9 +159,16 @@ fn a_yaml_error_names_the_file_and_line() {
 }
 
 async fn probes(args: &[&str]) -> (i32, String) {
+    let args: Vec<&str> = ["probes"].iter().chain(args).copied().collect();
+    vitals_command(&args, &[]).await
+}
+
+/// Runs the `vitals` binary from the checkout with `args` and `envs`: its exit code and
+/// everything it wrote (stdout, then stderr).
+async fn vitals_command(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
     let output = Command::new(BIN)
-        .arg("probes")
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(root())
         .output()
         .await
@@ -207,15 +214,8 @@ async fn the_command_exits_0_1_or_2() {
 
 #[tokio::test]
 async fn a_bad_rocket_setting_is_exit_2_naming_it_not_a_panic() {
-    let output = Command::new(BIN)
-        .arg("probes")
-        .env("ROCKET_PORT", "notaport")
-        .current_dir(root())
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{text}");
+    let (code, text) = vitals_command(&["probes"], &[("ROCKET_PORT", "notaport")]).await;
+    assert_eq!(code, 2, "{text}");
     assert!(text.contains("PORT"), "{text}");
 }
 
@@ -273,15 +273,8 @@ async fn every_command_has_help_and_bad_arguments_are_refused() {
             "unhealthy: healthcheck takes one URL",
         ),
     ] {
-        let output = Command::new(BIN)
-            .args(args)
-            .current_dir(root())
-            .output()
-            .await
-            .unwrap();
-        let text = String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(code), "{args:?}: {text}");
+        let (exit, text) = vitals_command(args, &[]).await;
+        assert_eq!(exit, code, "{args:?}: {text}");
         assert!(text.contains(words), "{args:?}: {text}");
     }
 }
