@@ -6,9 +6,9 @@
 use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder};
-use rocket::serde::json::Json;
 use rocket::{catch, catchers, Catcher};
-use serde::Serialize;
+
+use crate::routes::Reply;
 
 /// A request vitals refuses to answer as asked. The second field lists the known checks.
 #[derive(Debug, thiserror::Error)]
@@ -31,28 +31,35 @@ impl Error {
     }
 }
 
-/// The body of every error answer.
-#[derive(Debug, Serialize)]
-pub(crate) struct ErrorBody {
-    /// What went wrong, for a person.
-    pub error: String,
+impl Error {
+    /// The refusal as an answer, logged with the request's `method` and `path`.
+    pub fn reply(&self, method: &str, path: &str) -> Reply {
+        let message = crate::redact::sanitise(&self.to_string());
+        log::info!(target: "vitals::http", "{method} {path}: {message}");
+        Reply::error(self.status(), &message)
+    }
 }
 
 impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let message = crate::redact::sanitise(&self.to_string());
-        log::info!(target: "vitals::http", "{} {}: {message}", req.method(), req.uri().path());
-        (self.status(), Json(ErrorBody { error: message })).respond_to(req)
+        self.reply(req.method().as_str(), req.uri().path().as_str())
+            .respond_to(req)
     }
 }
 
-#[catch(default)]
-fn default(status: Status, _req: &Request<'_>) -> (Status, Json<ErrorBody>) {
+/// The answer for a request no route takes: `{"error": "not found"}` for 404, the status's
+/// reason in lower case for any other.
+pub(crate) fn refusal(status: Status) -> Reply {
     let error = match status.code {
         404 => "not found".to_owned(),
         _ => status.reason_lossy().to_lowercase(),
     };
-    (status, Json(ErrorBody { error }))
+    Reply::error(status, &error)
+}
+
+#[catch(default)]
+fn default(status: Status, _req: &Request<'_>) -> Reply {
+    refusal(status)
 }
 
 /// JSON catchers for every status, mounted at `/`.

@@ -126,17 +126,11 @@ impl Fairing for NoStore {
             return;
         }
         // The raw header, not `content_type()`: parsing a media type on every answer showed
-        // up in the liveness profile. Every form of a probe answer, the page and errors.
-        let fresh_only = res.headers().get_one("Content-Type").is_some_and(|ct| {
-            [
-                "application/json",
-                "application/health+json",
-                "text/html",
-                "text/plain",
-            ]
-            .iter()
-            .any(|t| ct.starts_with(t))
-        });
+        // up in the liveness profile.
+        let fresh_only = res
+            .headers()
+            .get_one("Content-Type")
+            .is_some_and(crate::routes::fresh_only);
         if fresh_only {
             res.set_header(Header::new("Cache-Control", "no-store"));
         }

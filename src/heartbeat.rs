@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocket::fairing::AdHoc;
-use rocket::request::{self, FromRequest, Request};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -35,6 +34,8 @@ struct Beats {
     stall: Duration,
     /// Whether a stall is in progress, as last logged.
     logged_stall: AtomicBool,
+    /// Set at shutdown: the runtime stops beating, and that is no stall.
+    retired: AtomicBool,
 }
 
 impl Heartbeat {
@@ -45,6 +46,7 @@ impl Heartbeat {
             last_ms: AtomicU64::new(0),
             stall,
             logged_stall: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
         }))
     }
 
@@ -57,8 +59,17 @@ impl Heartbeat {
         self.0.last_ms.store(self.now_ms(), Ordering::Release);
     }
 
-    /// How long the runtime has gone without a beat, once that is `stall_ms` or more.
+    /// Stops counting stalls for good: Rocket is shutting down, and its runtime with it.
+    pub fn retire(&self) {
+        self.0.retired.store(true, Ordering::Release);
+    }
+
+    /// How long the runtime has gone without a beat, once that is `stall_ms` or more (and
+    /// never after [`Heartbeat::retire`]).
     pub fn stalled_for(&self) -> Option<Duration> {
+        if self.0.retired.load(Ordering::Acquire) {
+            return None;
+        }
         let since = self
             .now_ms()
             .saturating_sub(self.0.last_ms.load(Ordering::Acquire));
@@ -87,25 +98,6 @@ impl Heartbeat {
             ),
             _ => {}
         }
-    }
-}
-
-/// The heartbeat as the health port's Rocket manages it: liveness there answers for the app's
-/// runtime. (The app's own Rocket does not manage it: its liveness is served by that runtime.)
-#[derive(Debug, Clone)]
-pub(crate) struct StallWatch(pub Heartbeat);
-
-/// How long the app's runtime has been stalled, as the request's Rocket sees it: always
-/// `None` but on the health port.
-pub(crate) struct Stall(pub Option<Duration>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Stall {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
-        let watch = req.rocket().state::<StallWatch>();
-        request::Outcome::Success(Stall(watch.and_then(|w| w.0.stalled_for())))
     }
 }
 

@@ -384,7 +384,7 @@ impl Fairing for Vitals {
             // After the engine's stage, which manages the metrics its lag feeds.
             .attach(heartbeat::stage());
         let rocket = match settings.health.port {
-            Some(port) => rocket.attach(listener::stage(port, self.base.clone())),
+            Some(port) => rocket.attach(listener::stage(port, self.base.clone(), self.standalone)),
             None => rocket,
         };
         Ok(match self.drain_on_signal {

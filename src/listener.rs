@@ -3,39 +3,40 @@
 //! a host app (CPU-bound, blocking, or just many) can hold a probe up.
 //!
 //! Rocket 0.5 turns hyper's header read timeout off and offers no second port, so this
-//! listener is hyper's HTTP/1 server directly. Check runs never run here: they live on the
-//! engine's own runtime, so a check that blocks cannot stall this thread. Each request goes through
-//! a second Rocket instance that shares the engine, metrics and lifecycle with the app's and
-//! mounts only the health routes, dispatched in process by Rocket's local client. The listener
-//! bounds what slow clients can hold: a request head must arrive within [`HEAD_TIMEOUT`], a
-//! body is never read (no health endpoint takes one), and an accept that fails for want of
-//! file descriptors backs off instead of spinning. With the port set, the process's soft
-//! open-file limit is raised to its hard limit at ignite ([`raise_open_files`]): the one
-//! process-wide change vitals makes, logged, and only when this setting asks for it.
+//! listener is hyper's HTTP/1 server directly, with a small router ([`Router`]) over the same
+//! endpoint functions Rocket's routes call: each returns a finished `Reply`, which both ports
+//! carry unchanged, so their answers are the same byte for byte (Rocket adds its `Server` and
+//! Shield headers around them). Check runs never run here: they live on the engine's own
+//! runtime, so a check that blocks cannot stall this thread. The listener bounds what slow
+//! clients can hold: a request head must arrive within [`HEAD_TIMEOUT`], a body is never read
+//! (no health endpoint takes one), and an accept that fails for want of file descriptors backs
+//! off instead of spinning. With the port set, the process's soft open-file limit is raised to
+//! its hard limit at ignite ([`raise_open_files`]): the one process-wide change vitals makes,
+//! logged, and only when this setting asks for it.
+//!
+//! The port answers until the app's Rocket is dropped (for a service: until the process ends),
+//! through Rocket's whole shutdown: readiness `draining`, liveness 200.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::Method;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use percent_encoding::percent_decode_str;
 use rocket::fairing::AdHoc;
-use rocket::http::{Header, Method};
-use rocket::local::asynchronous::Client;
-use rocket::{Build, Orbit, Rocket};
+use rocket::http::Status;
+use rocket::{Orbit, Rocket};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::access::Policy;
 use crate::checks::Health;
-use crate::config::Settings;
-use crate::fairings::Scope;
-use crate::heartbeat::{Heartbeat, StallWatch, PERIOD};
+use crate::heartbeat::{Heartbeat, PERIOD};
 use crate::metrics::Metrics;
-use crate::routes::Service;
+use crate::routes::{self, Form, Reply, Service};
 use crate::shutdown::Lifecycle;
 use crate::status_page::Links;
 
@@ -47,8 +48,9 @@ pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Binds the health port at ignite, so a port in use stops launch naming the key, then starts
-/// the listener's thread at liftoff and stops it at shutdown.
-pub(crate) fn stage(port: u16, base: String) -> AdHoc {
+/// the listener's thread at liftoff. The thread serves until the Rocket is dropped: the
+/// liftoff fairing holds the only sender of its stop channel.
+pub(crate) fn stage(port: u16, base: String, standalone: bool) -> AdHoc {
     AdHoc::try_on_ignite("Health Listener", move |rocket| async move {
         raise_open_files();
         // `rocket::Config::from` would panic on a bad value; Rocket reports it at launch.
@@ -66,33 +68,46 @@ pub(crate) fn stage(port: u16, base: String) -> AdHoc {
                 return Err(rocket);
             }
         };
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(());
         let started = std::sync::Mutex::new(Some((socket, stopped)));
         Ok(rocket
+            .manage(Running(stop))
             .attach(AdHoc::on_liftoff("Health Listener Start", move |rocket| {
                 let taken = started.lock().ok().and_then(|mut s| s.take());
                 Box::pin(async move {
                     if let Some((socket, stopped)) = taken {
-                        start(rocket, socket, stopped, base);
+                        start(rocket, socket, stopped, &base, standalone);
                     }
                 })
             }))
-            .attach(AdHoc::on_shutdown("Health Listener Stop", move |_| {
+            .attach(AdHoc::on_shutdown("Health Listener Shutdown", |rocket| {
                 Box::pin(async move {
-                    let _ = stop.send(true);
+                    // The port outlives Rocket's runtime: readiness says the app is going,
+                    // and liveness stops reading the heartbeat that runtime no longer beats.
+                    if let Some(lifecycle) = rocket.state::<Lifecycle>() {
+                        lifecycle.begin_drain();
+                    }
+                    if let Some(heartbeat) = rocket.state::<Heartbeat>() {
+                        heartbeat.retire();
+                    }
                 })
             })))
     })
 }
 
-/// Starts the listener's thread with a Rocket that shares `app`'s state.
+/// The stop channel's only sender, in the app's managed state: dropped with the Rocket, which
+/// ends the listener.
+struct Running(#[allow(dead_code)] watch::Sender<()>);
+
+/// Starts the listener's thread with a router over `app`'s state.
 fn start(
     app: &Rocket<Orbit>,
     socket: std::net::TcpListener,
-    stopped: watch::Receiver<bool>,
-    base: String,
+    stopped: watch::Receiver<()>,
+    base: &str,
+    standalone: bool,
 ) {
-    let Some(health_rocket) = health_rocket(app, &base) else {
+    let Some(router) = Router::of(app, base, standalone) else {
         log::error!(target: "vitals::listener", "the health listener found no engine to serve");
         return;
     };
@@ -104,7 +119,7 @@ fn start(
                 .enable_all()
                 .build();
             match runtime {
-                Ok(runtime) => runtime.block_on(serve(health_rocket, socket, stopped)),
+                Ok(runtime) => runtime.block_on(serve(router, socket, stopped)),
                 Err(e) => log::error!(target: "vitals::listener", "no runtime: {e}"),
             }
         });
@@ -118,47 +133,8 @@ fn start(
     }
 }
 
-/// Every answer of the health Rocket is vitals' own.
-const EVERY_ANSWER: Scope = Scope {
-    everything: true,
-    standalone: true,
-};
-
-/// A Rocket with only the health routes and the app's shared state.
-fn health_rocket(app: &Rocket<Orbit>, base: &str) -> Option<Rocket<Build>> {
-    let figment = app.figment().clone().merge(("port", 0));
-    let rocket = rocket::custom(figment)
-        .manage(app.state::<Health>()?.clone())
-        .manage(app.state::<Metrics>()?.clone())
-        .manage(app.state::<Lifecycle>()?.clone())
-        .manage(app.state::<Policy>()?.clone())
-        .manage(app.state::<Links>()?.clone())
-        .manage(*app.state::<Service>()?)
-        .manage(app.state::<Settings>()?.clone())
-        .manage(StallWatch(app.state::<Heartbeat>()?.clone()))
-        .mount(base, crate::routes::probe_routes())
-        .mount(base, crate::status_page::page_routes())
-        .mount(base, crate::metrics::metrics_routes())
-        .register(base, crate::error::catchers())
-        .attach(crate::fairings::RequestLogger(EVERY_ANSWER))
-        .attach(crate::fairings::NoStore(EVERY_ANSWER, base.to_owned()))
-        .attach(crate::metrics::RequestCounter(EVERY_ANSWER));
-    Some(rocket)
-}
-
-/// Accepts until told to stop; each connection is served on its own task.
-async fn serve(
-    rocket: Rocket<Build>,
-    socket: std::net::TcpListener,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let client = match Client::untracked(rocket).await {
-        Ok(client) => Arc::new(client),
-        Err(e) => {
-            log::error!(target: "vitals::listener", "the health routes did not ignite: {e}");
-            return;
-        }
-    };
+/// Accepts until the app's Rocket is gone; each connection is served on its own task.
+async fn serve(router: Router, socket: std::net::TcpListener, mut stopped: watch::Receiver<()>) {
     let listener = match socket
         .set_nonblocking(true)
         .and_then(|()| TcpListener::from_std(socket))
@@ -170,15 +146,15 @@ async fn serve(
         }
     };
     // Says once when the app's runtime stalls and once when it runs again.
-    if let Some(StallWatch(heartbeat)) = rocket_state_watch(&client) {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(PERIOD);
-            loop {
-                every.tick().await;
-                heartbeat.log_changes();
-            }
-        });
-    }
+    let heartbeat = router.heartbeat.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PERIOD);
+        loop {
+            every.tick().await;
+            heartbeat.log_changes();
+        }
+    });
+    let router = std::sync::Arc::new(router);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
@@ -186,11 +162,13 @@ async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let connection = http.serve_connection(
-                        TokioIo::new(stream),
-                        Dispatch { client: client.clone(), peer },
-                    );
+                Ok((stream, _)) => {
+                    let router = router.clone();
+                    let service = hyper::service::service_fn(move |request| {
+                        let router = router.clone();
+                        async move { Ok::<_, Infallible>(router.answer(request).await) }
+                    });
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
                     tokio::spawn(async move {
                         // A timeout or a client gone mid-request ends only that connection.
                         let _ = connection.await;
@@ -201,62 +179,229 @@ async fn serve(
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
+            // Only an error ever comes: the sender is dropped with the app's Rocket.
             _ = stopped.changed() => break,
         }
     }
 }
 
-fn rocket_state_watch(client: &Client) -> Option<StallWatch> {
-    client.rocket().state::<StallWatch>().cloned()
+/// The health port's router: the app's shared state, and the base its endpoints sit under.
+struct Router {
+    health: Health,
+    metrics: Metrics,
+    lifecycle: Lifecycle,
+    policy: Policy,
+    links: Links,
+    service: Service,
+    heartbeat: Heartbeat,
+    /// The base's segments (none for `/`).
+    base: Vec<String>,
+    /// The standalone service, whose `/` sends people to the page.
+    standalone: bool,
 }
 
-/// Hands one hyper request to the health Rocket and its answer back to hyper.
-#[derive(Clone)]
-struct Dispatch {
-    client: Arc<Client>,
-    peer: SocketAddr,
+/// What the router takes from a request: the parts its endpoints read.
+struct Asked<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    accept: Option<&'a str>,
+    authorization: Option<&'a str>,
 }
 
-impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
-    type Response = hyper::Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>,
-    >;
-
-    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.answer(request).await) })
+impl Router {
+    fn of(app: &Rocket<Orbit>, base: &str, standalone: bool) -> Option<Router> {
+        Some(Router {
+            health: app.state::<Health>()?.clone(),
+            metrics: app.state::<Metrics>()?.clone(),
+            lifecycle: app.state::<Lifecycle>()?.clone(),
+            policy: app.state::<Policy>()?.clone(),
+            links: app.state::<Links>()?.clone(),
+            service: *app.state::<Service>()?,
+            heartbeat: app.state::<Heartbeat>()?.clone(),
+            base: segments(base).map(|s| s.into_owned()).collect(),
+            standalone,
+        })
     }
-}
 
-impl Dispatch {
+    /// Answers one request as Rocket's port would, and logs and counts it as Rocket's
+    /// fairings do there.
     async fn answer(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-        let method = Method::from_str(request.method().as_str()).unwrap_or(Method::Get);
-        let uri = request
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let mut local = self.client.req(method, uri).remote(self.peer);
-        for (name, value) in request.headers() {
-            if let Ok(value) = value.to_str() {
-                local.add_header(Header::new(name.as_str().to_owned(), value.to_owned()));
-            }
-        }
+        let began = Instant::now();
         // The body is never read: no health endpoint takes one, and a client that announces
         // one and never sends it must not hold its answer up.
-        drop(request);
-        let response = local.dispatch().await;
-        let mut answer = hyper::Response::builder().status(response.status().code);
-        for header in response.headers().iter() {
-            answer = answer.header(header.name().as_str(), header.value());
+        let (head, _body) = request.into_parts();
+        // Header values as Rocket reads them: any UTF-8, else absent.
+        let header = |name: HeaderName| {
+            head.headers
+                .get(name)
+                .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        };
+        let asked = Asked {
+            method: head.method.as_str(),
+            path: head.uri.path(),
+            query: head.uri.query(),
+            accept: header(hyper::header::ACCEPT),
+            authorization: header(hyper::header::AUTHORIZATION),
+        };
+        if !rocket_knows(&head.method) {
+            // Rocket refuses a method it cannot name before any route or fairing sees it.
+            return carry(crate::error::refusal(Status::BadRequest), false);
         }
-        let body = response.into_bytes().await.unwrap_or_default();
-        answer
-            .body(Full::new(Bytes::from(body)))
-            .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
+        let (route, reply) = match head.method {
+            Method::GET | Method::HEAD => self.route(&asked).await,
+            _ => (None, crate::error::refusal(Status::NotFound)),
+        };
+        let route = route.unwrap_or("unmatched");
+        let status = reply.status.code;
+        self.metrics.record_request(route, status);
+        let took_ms = began.elapsed().as_secs_f64() * 1e3;
+        log::info!(
+            target: "vitals::http",
+            method = asked.method,
+            path = asked.path,
+            route = route,
+            status = status,
+            duration_ms = took_ms;
+            "{} {} {} in {:.3} ms", asked.method, asked.path, status, took_ms
+        );
+        carry(reply, true)
     }
+
+    /// The endpoint `asked` names, and its answer; `None` and 404 when there is none.
+    async fn route(&self, asked: &Asked<'_>) -> (Option<&'static str>, Reply) {
+        let path: Vec<_> = segments(asked.path).collect();
+        let under_base = path.len() >= self.base.len()
+            && path.iter().zip(&self.base).all(|(p, b)| p == b.as_str());
+        if !under_base {
+            return (None, crate::error::refusal(Status::NotFound));
+        }
+        let rest: Vec<&str> = path[self.base.len()..].iter().map(|s| s.as_ref()).collect();
+        let verbose = query(asked.query).any(|(key, _)| key == "verbose");
+        let form = Form::negotiate(verbose, asked.accept);
+        let viewer = || {
+            self.policy
+                .viewer(asked.authorization, asked.method, asked.path)
+        };
+        let refused = |e: crate::error::Error| e.reply(asked.method, asked.path);
+        let (h, l, s) = (&self.health, &self.lifecycle, &self.service);
+        let (route, reply) = match rest.as_slice() {
+            ["health", "live"] => ("live", routes::live(form, self.heartbeat.stalled_for(), s)),
+            ["health", "ready"] => {
+                let exclude: Vec<String> = query(asked.query)
+                    .filter(|(key, _)| key == "exclude")
+                    .map(|(_, value)| value)
+                    .collect();
+                let answer = routes::ready(h, l, &exclude, viewer(), form, s).await;
+                ("ready", answer.map_or_else(refused, |a| a.reply()))
+            }
+            ["health", "ready", name] => {
+                let answer = routes::ready_one(h, l, name, viewer(), form, s).await;
+                ("ready_one", answer.map_or_else(refused, |a| a.reply()))
+            }
+            ["health", "startup"] => (
+                "startup",
+                routes::startup(h, viewer(), form, s).await.reply(),
+            ),
+            ["health"] => ("summary", routes::summary(s)),
+            ["status"] => (
+                "status",
+                crate::status_page::status(h, l, &self.links, viewer(), &self.policy).await,
+            ),
+            ["status", "login"] => (
+                "login",
+                crate::status_page::login(h, l, &self.links, viewer(), &self.policy).await,
+            ),
+            ["static", "status.css"] => ("stylesheet", crate::status_page::stylesheet()),
+            [] if self.standalone => ("index", crate::status_page::index()),
+            ["metrics"] => ("metrics", crate::metrics::exposition(&self.metrics, h, l)),
+            _ => return (None, crate::error::refusal(Status::NotFound)),
+        };
+        (Some(route), reply)
+    }
+}
+
+/// Whether Rocket 0.5 can name `method`; it answers any other with 400.
+fn rocket_knows(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET
+            | Method::PUT
+            | Method::POST
+            | Method::DELETE
+            | Method::OPTIONS
+            | Method::HEAD
+            | Method::TRACE
+            | Method::CONNECT
+            | Method::PATCH
+    )
+}
+
+/// The non-empty, percent-decoded segments of `path`, as Rocket routes on them.
+fn segments(path: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy())
+}
+
+/// The non-empty `key=value` pairs of `query`, `+` as a space and percent-decoded, as
+/// Rocket's forms read them.
+fn query(query: Option<&str>) -> impl Iterator<Item = (String, String)> + '_ {
+    let decode = |s: &str| {
+        let spaced = s.replace('+', " ");
+        percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(move |pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+}
+
+/// `reply` as hyper's response: its status, its headers, `Cache-Control: no-store` where
+/// Rocket's `NoStore` would set it (`fresh`: the answer went through Rocket's fairings there),
+/// and its body, whose length hyper sends as `Content-Length` (for HEAD too, without the
+/// body). A reply that hyper cannot carry becomes a 500 with a JSON body, never an empty 200.
+fn carry(reply: Reply, fresh: bool) -> hyper::Response<Full<Bytes>> {
+    let body = match reply.body {
+        routes::Body::Static(text) => Bytes::from_static(text.as_bytes()),
+        routes::Body::Owned(text) => Bytes::from(text),
+    };
+    let mut response = hyper::Response::new(Full::new(body));
+    let carried = (|| {
+        *response.status_mut() = hyper::StatusCode::from_u16(reply.status.code).ok()?;
+        let headers = response.headers_mut();
+        if let Some(content_type) = reply.content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).ok()?);
+        }
+        for (name, value) in reply.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            headers.append(name, HeaderValue::from_str(value).ok()?);
+        }
+        if fresh && reply.content_type.is_some_and(routes::fresh_only) {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        Some(())
+    })();
+    match carried {
+        Some(()) => response,
+        None => failed(),
+    }
+}
+
+/// 500 with a JSON body, the answer when hyper could not carry the one made.
+fn failed() -> hyper::Response<Full<Bytes>> {
+    log::error!(target: "vitals::http", "an answer could not be carried");
+    let body = Bytes::from_static(routes::FAILED.as_bytes());
+    let mut response = hyper::Response::new(Full::new(body));
+    *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(routes::JSON));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Raises the soft limit on open files to the hard limit, once, and logs the figure: each

@@ -11,11 +11,11 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use rocket::fairing::{AdHoc, Fairing, Info, Kind};
-use rocket::http::ContentType;
 use rocket::{get, routes, Request, Response, State};
 
 use crate::checks::{Health, Reason, RunOutcome, RunStatus};
 use crate::fairings::Scope;
+use crate::routes::{Body, Reply};
 use crate::shutdown::Lifecycle;
 
 /// Lag buckets in seconds: 1 ms (a timer's own slack) to 30 s (long past any stall).
@@ -297,17 +297,24 @@ fn status_label(status: u16, buf: &mut [u8; 3]) -> &str {
 }
 
 /// `/metrics`: Prometheus text from the latest results. Never runs a check.
+pub(crate) fn exposition(metrics: &Metrics, health: &Health, lifecycle: &Lifecycle) -> Reply {
+    let ready = health.latest_verdict().is_some_and(|v| v.is_serving());
+    let text = metrics.render(ready, lifecycle.is_draining(), &health.overdue());
+    Reply::new(
+        rocket::http::Status::Ok,
+        "text/plain; version=0.0.4; charset=utf-8",
+        Body::Owned(text),
+    )
+}
+
+/// `/metrics` on Rocket's port.
 #[get("/metrics")]
 fn metrics(
     metrics: &State<Metrics>,
     health: &State<Health>,
     lifecycle: &State<Lifecycle>,
-) -> (ContentType, String) {
-    let ready = health.latest_verdict().is_some_and(|v| v.is_serving());
-    let text = metrics.render(ready, lifecycle.is_draining(), &health.overdue());
-    let content_type =
-        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
-    (content_type, text)
+) -> Reply {
+    exposition(metrics, health, lifecycle)
 }
 
 /// Counts each answered request in its scope (vitals' own, unless the host asked for all) by

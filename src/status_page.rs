@@ -10,13 +10,13 @@ use std::time::{Duration, SystemTime};
 
 use maud::{html, Markup, DOCTYPE};
 use rocket::fairing::AdHoc;
-use rocket::http::{ContentType, Header};
-use rocket::response::{self, Redirect, Responder};
-use rocket::{get, routes, uri, Request, Response, State};
+use rocket::http::Status;
+use rocket::routes;
 
 use crate::access::{Policy, Viewer};
 use crate::checks::{Entry, Health, History, Report, RunStatus, Verdict};
 use crate::logging::rfc3339;
+use crate::routes::{Body, Reply, HTML};
 use crate::shutdown::Lifecycle;
 
 /// Seconds between the page's own refreshes.
@@ -69,59 +69,50 @@ struct Page<'a> {
 }
 
 /// The status page; runs the checks unless the service is draining.
-#[get("/status")]
-async fn status<'a>(
-    health: &State<Health>,
-    lifecycle: &State<Lifecycle>,
-    links: &'a State<Links>,
+pub(crate) async fn status(
+    health: &Health,
+    lifecycle: &Lifecycle,
+    links: &Links,
     viewer: Viewer,
-    policy: &State<Policy>,
-) -> Page<'a> {
-    page(health, lifecycle, links, viewer, policy).await
+    policy: &Policy,
+) -> Reply {
+    page(health, lifecycle, links, viewer, policy).await.reply()
 }
 
 /// The page for people who sign in: HTTP Basic, any user name, the token as password. Until
 /// the browser sends the token it answers 401 with `WWW-Authenticate: Basic`, which makes the
 /// browser ask; it then resends the credentials on each refresh of this same path.
-#[get("/status/login")]
-async fn login<'a>(
-    health: &State<Health>,
-    lifecycle: &State<Lifecycle>,
-    links: &'a State<Links>,
+pub(crate) async fn login(
+    health: &Health,
+    lifecycle: &Lifecycle,
+    links: &Links,
     viewer: Viewer,
-    policy: &State<Policy>,
-) -> Result<Page<'a>, SignIn> {
+    policy: &Policy,
+) -> Reply {
     match viewer.details || !policy.sign_in_helps() {
-        true => Ok(page(health, lifecycle, links, viewer, policy).await),
-        false => Err(SignIn),
+        true => status(health, lifecycle, links, viewer, policy).await,
+        false => sign_in(),
     }
 }
 
 /// 401 with a Basic challenge.
-struct SignIn;
-
-impl<'r> Responder<'r, 'static> for SignIn {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let body = html! {
-            (DOCTYPE)
-            html lang="en" {
-                head { meta charset="utf-8"; title { "Sign in · vitals" } }
-                body {
-                    h1 { "Sign in to see details" }
-                    p { "Use any user name and the health token (health.token or VITALS_TOKEN) as the password." }
-                }
+fn sign_in() -> Reply {
+    let body = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Sign in · vitals" } }
+            body {
+                h1 { "Sign in to see details" }
+                p { "Use any user name and the health token (health.token or VITALS_TOKEN) as the password." }
             }
-        };
-        Response::build_from(body.into_string().respond_to(req)?)
-            .status(rocket::http::Status::Unauthorized)
-            .header(ContentType::HTML)
-            .header(Header::new(
-                "WWW-Authenticate",
-                r#"Basic realm="vitals", charset="UTF-8""#,
-            ))
-            .header(Header::new("Content-Security-Policy", CSP))
-            .ok()
-    }
+        }
+    };
+    Reply::new(Status::Unauthorized, HTML, Body::Owned(body.into_string()))
+        .with(
+            "WWW-Authenticate",
+            r#"Basic realm="vitals", charset="UTF-8""#,
+        )
+        .with("Content-Security-Policy", CSP)
 }
 
 async fn page<'a>(
@@ -156,24 +147,59 @@ async fn page<'a>(
 }
 
 /// The page's stylesheet.
-#[get("/static/status.css")]
-fn stylesheet() -> (ContentType, &'static str) {
-    (ContentType::CSS, CSS)
+pub(crate) fn stylesheet() -> Reply {
+    Reply::new(Status::Ok, "text/css; charset=utf-8", Body::Static(CSS))
 }
 
-/// `/` is for people: send them to the page.
-#[get("/")]
-fn index() -> Redirect {
-    Redirect::to(uri!("/status"))
+/// `/` of the standalone service is for people: send them to the page.
+pub(crate) fn index() -> Reply {
+    Reply::see_other("/status")
 }
 
-impl<'r> Responder<'r, 'static> for Page<'_> {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        Response::build_from(render(&self).into_string().respond_to(req)?)
-            .header(ContentType::HTML)
-            .header(Header::new("Content-Security-Policy", CSP))
-            .header(Header::new("Referrer-Policy", "no-referrer"))
-            .ok()
+impl Page<'_> {
+    fn reply(&self) -> Reply {
+        Reply::new(Status::Ok, HTML, Body::Owned(render(self).into_string()))
+            .with("Content-Security-Policy", CSP)
+            .with("Referrer-Policy", "no-referrer")
+    }
+}
+
+/// Rocket's front end, as in `routes`: each handler calls the function of its name above.
+mod on_rocket {
+    use rocket::{get, State};
+
+    use super::{Health, Lifecycle, Links, Policy, Reply, Viewer};
+
+    #[get("/status")]
+    pub async fn status(
+        health: &State<Health>,
+        lifecycle: &State<Lifecycle>,
+        links: &State<Links>,
+        viewer: Viewer,
+        policy: &State<Policy>,
+    ) -> Reply {
+        super::status(health, lifecycle, links, viewer, policy).await
+    }
+
+    #[get("/status/login")]
+    pub async fn login(
+        health: &State<Health>,
+        lifecycle: &State<Lifecycle>,
+        links: &State<Links>,
+        viewer: Viewer,
+        policy: &State<Policy>,
+    ) -> Reply {
+        super::login(health, lifecycle, links, viewer, policy).await
+    }
+
+    #[get("/static/status.css")]
+    pub fn stylesheet() -> Reply {
+        super::stylesheet()
+    }
+
+    #[get("/")]
+    pub fn index() -> Reply {
+        super::index()
     }
 }
 
@@ -381,7 +407,11 @@ fn age(now: SystemTime, then: SystemTime) -> String {
 
 /// `/status`, `/status/login` and the stylesheet (not `/`).
 pub(crate) fn page_routes() -> Vec<rocket::Route> {
-    crate::fairings::own(routes![status, login, stylesheet])
+    crate::fairings::own(routes![
+        on_rocket::status,
+        on_rocket::login,
+        on_rocket::stylesheet
+    ])
 }
 
 /// Mounts `/status` and its stylesheet at `base`, and for the standalone service `/`, which
@@ -393,7 +423,7 @@ pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
             .manage(Links::under(&base))
             .mount(base.as_str(), page_routes());
         match standalone {
-            true => rocket.mount("/", crate::fairings::own(routes![index])),
+            true => rocket.mount("/", crate::fairings::own(routes![on_rocket::index])),
             false => rocket,
         }
     })

@@ -9,12 +9,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
 use rocket::response::{self, Responder};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::reply::{Body, Reply, JSON, TEXT};
 use super::Service;
 use crate::access::Viewer;
 use crate::checks::{CheckMap, Entry, Report, Verdict};
@@ -144,7 +145,7 @@ impl Answer {
         self.report.as_ref().map_or(&[], |r| &r.entries)
     }
 
-    fn json(&self) -> String {
+    fn json(&self) -> serde_json::Result<String> {
         #[derive(Serialize)]
         struct Body<'a> {
             status: &'static str,
@@ -162,7 +163,7 @@ impl Answer {
             stalled_ms: self.stalled.map(|d| d.as_millis() as u64),
             checks,
         };
-        serde_json::to_string(&body).unwrap_or_default()
+        serde_json::to_string(&body)
     }
 
     fn health_json(&self) -> String {
@@ -277,20 +278,25 @@ impl Answer {
     }
 }
 
+impl Answer {
+    /// The answer in its form, with `Vary: Accept`: the one place a probe answer is made.
+    pub fn reply(&self) -> Reply {
+        let (content_type, body) = match self.form {
+            Form::Json => match self.json() {
+                Ok(body) => (JSON, body),
+                // Fails closed: never a 200 without its body.
+                Err(e) => return Reply::failed(self.probe == Probe::Ready, &e),
+            },
+            Form::HealthJson => ("application/health+json", self.health_json()),
+            Form::Text => (TEXT, self.text()),
+        };
+        Reply::new(self.status(), content_type, Body::Owned(body)).with("Vary", "Accept")
+    }
+}
+
 impl<'r> Responder<'r, 'static> for Answer {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let status = self.status();
-        let (content_type, body) = match self.form {
-            Form::Json => (ContentType::JSON, self.json()),
-            Form::HealthJson => (
-                ContentType::new("application", "health+json"),
-                self.health_json(),
-            ),
-            Form::Text => (ContentType::Plain, self.text()),
-        };
-        response::Response::build_from((status, (content_type, body)).respond_to(req)?)
-            .header(Header::new("Vary", "Accept"))
-            .ok()
+        self.reply().respond_to(req)
     }
 }
 

@@ -3,16 +3,17 @@
 //! check holding its own pool handle and acquiring inside its deadline. The answer takes the
 //! form the request asked for (`forms`) and shows details only to whom `access` allows.
 
-use rocket::http::ContentType;
-use rocket::serde::json::Json;
-use rocket::{get, routes, Route, State};
+use std::time::Duration;
+
+use rocket::http::Status;
+use rocket::{routes, Route};
 use serde::Serialize;
 
 use super::forms::{Answer, Form, Probe};
+use super::reply::{Body, Reply, JSON};
 use crate::access::Viewer;
 use crate::checks::{Health, Report};
 use crate::error::Error;
-use crate::heartbeat::Stall;
 use crate::shutdown::Lifecycle;
 
 /// What `serviceId` and `version` say, in managed state.
@@ -40,48 +41,41 @@ fn answer(
     }
 }
 
-/// Liveness: the process answers. Never touches a dependency; the default form is a constant
-/// body, since this is the endpoint probed most often. It has no details to show, so it
-/// does not look at the token.
+/// `{"status":"ok"}`: liveness in its default form, the endpoint probed most often, built
+/// from constants.
+const LIVE: &str = r#"{"status":"ok"}"#;
+
+/// Liveness: the process answers. Never touches a dependency. It has no details to show, so
+/// it does not look at the token.
 ///
 /// On the health port it answers for the app's runtime too: 503 `stalled` once that runtime has
-/// run no task for `health.stall_ms` (see `heartbeat`).
-#[get("/health/live")]
-fn live(form: Form, service: &State<Service>, stall: Stall) -> Result<Constant, Answer> {
-    let nobody = Viewer { details: false };
-    match (form, stall.0) {
-        (Form::Json, None) => Ok(Constant),
+/// run no task for `health.stall_ms` (see `heartbeat`); `stalled` is always `None` elsewhere.
+pub(crate) fn live(form: Form, stalled: Option<Duration>, service: &Service) -> Reply {
+    match (form, stalled) {
+        (Form::Json, None) => {
+            Reply::new(Status::Ok, JSON, Body::Static(LIVE)).with("Vary", "Accept")
+        }
         (form, stalled) => {
+            let nobody = Viewer { details: false };
             let mut answer = answer(Probe::Live, None, nobody, form, service);
             answer.stalled = stalled;
-            Err(answer)
+            answer.reply()
         }
     }
 }
 
-/// `{"status":"ok"}` with `Vary: Accept`, without building anything.
-struct Constant;
-
-impl<'r> rocket::response::Responder<'r, 'static> for Constant {
-    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
-        rocket::Response::build_from((ContentType::JSON, r#"{"status":"ok"}"#).respond_to(req)?)
-            .raw_header("Vary", "Accept")
-            .ok()
-    }
-}
-
-/// Readiness: every check not excluded, 200 when the critical ones pass, else 503.
-#[get("/health/ready?<exclude>")]
-async fn ready(
-    exclude: Vec<String>,
-    health: &State<Health>,
-    lifecycle: &State<Lifecycle>,
+/// Readiness: every check not `exclude`d, 200 when the critical ones pass, else 503; 400 for
+/// an excluded name that is no check.
+pub(crate) async fn ready(
+    health: &Health,
+    lifecycle: &Lifecycle,
+    exclude: &[String],
     viewer: Viewer,
     form: Form,
-    service: &State<Service>,
+    service: &Service,
 ) -> Result<Answer, Error> {
     let registry = health.registry();
-    // Parsed here rather than by a guard: a catcher could not say which name was wrong.
+    // Checked here rather than by a guard: a catcher could not say which name was wrong.
     let excluded = exclude
         .iter()
         .map(|name| {
@@ -113,15 +107,14 @@ async fn ready(
     Ok(answer)
 }
 
-/// Readiness of one named check.
-#[get("/health/ready/<name>")]
-async fn ready_one(
+/// Readiness of the check `name`; 404 when there is none.
+pub(crate) async fn ready_one(
+    health: &Health,
+    lifecycle: &Lifecycle,
     name: &str,
-    health: &State<Health>,
-    lifecycle: &State<Lifecycle>,
     viewer: Viewer,
     form: Form,
-    service: &State<Service>,
+    service: &Service,
 ) -> Result<Answer, Error> {
     let registry = health.registry();
     let check = registry
@@ -136,12 +129,11 @@ async fn ready_one(
 
 /// Startup: 503 until a full readiness evaluation has passed once, then 200 for the life of
 /// the process.
-#[get("/health/startup")]
-async fn startup(
-    health: &State<Health>,
+pub(crate) async fn startup(
+    health: &Health,
     viewer: Viewer,
     form: Form,
-    service: &State<Service>,
+    service: &Service,
 ) -> Answer {
     let report = match health.is_started() {
         true => None,
@@ -150,24 +142,86 @@ async fn startup(
     answer(Probe::Startup, report, viewer, form, service)
 }
 
-/// Service summary, kept for older clients.
-#[get("/health")]
-fn summary(service: &State<Service>) -> Json<Summary> {
-    Json(Summary {
+/// The service summary, kept for older clients.
+pub(crate) fn summary(service: &Service) -> Reply {
+    #[derive(Serialize)]
+    struct Summary {
+        status: &'static str,
+        service: &'static str,
+        version: &'static str,
+    }
+    let summary = Summary {
         status: "ok",
         service: service.id,
         version: service.version,
-    })
+    };
+    match serde_json::to_string(&summary) {
+        Ok(body) => Reply::new(Status::Ok, JSON, Body::Owned(body)),
+        Err(e) => Reply::failed(false, &e),
+    }
 }
 
-#[derive(Debug, Serialize)]
-struct Summary {
-    status: &'static str,
-    service: &'static str,
-    version: &'static str,
+/// Rocket's front end: each handler takes its request apart with guards and calls the
+/// function of its name above, as the health port's router does (the names label logs and
+/// metrics on both ports).
+mod on_rocket {
+    use rocket::{get, State};
+
+    use super::{Answer, Error, Form, Health, Lifecycle, Reply, Service, Viewer};
+
+    /// Rocket's port runs on the app's runtime, whose stall it cannot see.
+    #[get("/health/live")]
+    pub fn live(form: Form, service: &State<Service>) -> Reply {
+        super::live(form, None, service)
+    }
+
+    #[get("/health/ready?<exclude>")]
+    pub async fn ready(
+        exclude: Vec<String>,
+        health: &State<Health>,
+        lifecycle: &State<Lifecycle>,
+        viewer: Viewer,
+        form: Form,
+        service: &State<Service>,
+    ) -> Result<Answer, Error> {
+        super::ready(health, lifecycle, &exclude, viewer, form, service).await
+    }
+
+    #[get("/health/ready/<name>")]
+    pub async fn ready_one(
+        name: &str,
+        health: &State<Health>,
+        lifecycle: &State<Lifecycle>,
+        viewer: Viewer,
+        form: Form,
+        service: &State<Service>,
+    ) -> Result<Answer, Error> {
+        super::ready_one(health, lifecycle, name, viewer, form, service).await
+    }
+
+    #[get("/health/startup")]
+    pub async fn startup(
+        health: &State<Health>,
+        viewer: Viewer,
+        form: Form,
+        service: &State<Service>,
+    ) -> Answer {
+        super::startup(health, viewer, form, service).await
+    }
+
+    #[get("/health")]
+    pub fn summary(service: &State<Service>) -> Reply {
+        super::summary(service)
+    }
 }
 
 /// The routes of this module.
 pub(super) fn routes() -> Vec<Route> {
-    crate::fairings::own(routes![live, ready, ready_one, startup, summary])
+    crate::fairings::own(routes![
+        on_rocket::live,
+        on_rocket::ready,
+        on_rocket::ready_one,
+        on_rocket::startup,
+        on_rocket::summary
+    ])
 }

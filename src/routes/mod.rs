@@ -1,19 +1,18 @@
 //! The HTTP surface: which handlers are mounted where, and the catchers behind them.
 //!
-//! `health` holds the probe endpoints, `forms` the three forms of their answers; the JSON
-//! catchers come from `error`.
+//! `health` holds the probe endpoints, `forms` the three forms of their answers and `reply`
+//! the finished answer both front ends carry (Rocket's routes here, the health port's router
+//! in `listener`); the JSON catchers come from `error`.
 
 mod forms;
 mod health;
+mod reply;
 
-pub(crate) use health::Service;
+pub(crate) use forms::Form;
+pub(crate) use health::{live, ready, ready_one, startup, summary, Service};
+pub(crate) use reply::{fresh_only, Body, Reply, FAILED, HTML, JSON};
 
 use rocket::fairing::AdHoc;
-
-/// The probe routes, for the health listener's own Rocket.
-pub(crate) fn probe_routes() -> Vec<rocket::Route> {
-    health::routes()
-}
 
 /// Mounts the health routes at `base`, with JSON catchers there (at `/` only for the
 /// standalone service: a host app keeps its own).

@@ -391,6 +391,47 @@ async fn a_connection_a_check_opened_serves_the_host_through_its_whole_shutdown(
 }
 
 #[tokio::test]
+async fn the_health_port_answers_through_the_hosts_whole_shutdown() {
+    let dir = std::env::current_dir().unwrap();
+    let health_port = closed_port().await;
+    let envs = [("ROCKET_HEALTH", format!("{{port={health_port}}}"))];
+    let guest = Process::start(&example("guest"), &dir, &envs, "/ops/health/live").await;
+    assert_eq!(
+        get_on(health_port, "/ops/health/ready").await.map(|r| r.0),
+        Some(200)
+    );
+    let port = guest.port;
+    let slow = tokio::spawn(async move { get_on(port, "/slow?ms=2500").await });
+    assert!(
+        a_host_query_is_in_flight().await,
+        "the host's query never ran"
+    );
+    guest.terminate();
+    // Rocket stops taking connections and waits out its grace for the host's request; the
+    // health port says the app is going, and that the process still runs.
+    let draining = eventually(Duration::from_secs(2), || async {
+        get_on(health_port, "/ops/health/ready").await
+            == Some((503, r#"{"status":"draining"}"#.to_owned()))
+    })
+    .await;
+    assert!(draining, "readiness on the health port never said draining");
+    assert!(
+        !slow.is_finished(),
+        "the host's request ended before the check"
+    );
+    assert_eq!(
+        get_on(health_port, "/ops/health/live").await,
+        Some((200, r#"{"status":"ok"}"#.to_owned()))
+    );
+    let answer = slow.await.unwrap();
+    let (status, out) = guest.exit().await;
+    assert_eq!(answer, Some((200, "slept".to_owned())), "{out}");
+    assert!(status.success(), "{status}\n{out}");
+    // With the process gone, so is the port.
+    assert_eq!(get_on(health_port, "/ops/health/live").await, None);
+}
+
+#[tokio::test]
 async fn readmes_embedding_example_starts_and_checks_its_pools() {
     let dir = std::env::current_dir().unwrap();
     let databases = r#"{orders={url="postgres://postgres@127.0.0.1:5432/postgres"},sessions={url="redis://127.0.0.1:6379"}}"#;

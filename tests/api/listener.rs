@@ -120,3 +120,159 @@ async fn liveness_answers_with_thousands_of_idle_and_half_sent_connections_open(
     drop(held);
     app.client.terminate().await;
 }
+
+/// One raw HTTP/1.1 exchange: the status, the headers (lower-case names, sorted, without the
+/// ones a server adds around an answer: `date`, and Rocket's `server` and Shield headers) and
+/// the body bytes.
+async fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[u8],
+) -> (u16, Vec<String>, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n").into_bytes();
+    request.extend_from_slice(headers);
+    request.extend_from_slice(b"\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let body = String::from_utf8_lossy(&answer[split + 4..]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    const FRAMING: [&str; 5] = [
+        "date",
+        "server",
+        "x-content-type-options",
+        "x-frame-options",
+        "permissions-policy",
+    ];
+    let mut headers: Vec<String> = lines
+        .map(|l| l.to_ascii_lowercase())
+        .filter(|l| !FRAMING.iter().any(|f| l.starts_with(&format!("{f}:"))))
+        .collect();
+    headers.sort();
+    (status, headers, body)
+}
+
+/// Each run of digits as one `#`: for the page and metrics, whose clocks and counters move
+/// between two asks.
+fn masked(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match (c.is_ascii_digit(), out.ends_with('#')) {
+            (true, true) => {}
+            (true, false) => out.push('#'),
+            (false, _) => out.push(c),
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn both_ports_give_the_same_answers_to_every_endpoint_form_and_method() {
+    let health_port = closed_port().await;
+    let token = "cross-port-token";
+    let server = Server::start(&[(
+        "ROCKET_HEALTH",
+        format!(r#"{{port={health_port},cache_ms=600000,details="authorized",token="{token}"}}"#),
+    )])
+    .await;
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    let basic = {
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("me:{token}"));
+        format!("Authorization: Basic {pair}\r\n")
+    };
+    let text = "Accept: text/plain\r\n".to_owned();
+    let health_json = "Accept: application/health+json\r\n".to_owned();
+    let wrong = "Authorization: Bearer not-it\r\n".to_owned();
+    let none = String::new();
+    let mut asked: Vec<(&str, &str, Vec<u8>)> = Vec::new();
+    for path in [
+        "/health/live",
+        "/health/live?verbose",
+        "/health/ready",
+        "/health/ready?verbose",
+        "/health/ready?exclude=redis",
+        "/health/ready?exclude=redis&exclude=redis&verbose=1",
+        "/health/ready?exclude=nope",
+        "/health/ready?exclude=",
+        "/health/ready?exclude=da+ta%62ase",
+        "/health/ready/database",
+        "/health/ready/redis?verbose",
+        "/health/ready/nope",
+        "/health/ready/%64atabase",
+        "/health/ready/",
+        "/health/startup",
+        "/health",
+        "/health//live/",
+        "/%68ealth/live",
+        "/status/login",
+        "/static/status.css",
+        "/no/such",
+        "/",
+    ] {
+        for headers in [&none, &text, &health_json, &bearer, &wrong] {
+            asked.push(("GET", path, headers.clone().into_bytes()));
+        }
+        asked.push(("HEAD", path, none.clone().into_bytes()));
+    }
+    asked.push((
+        "GET",
+        "/health/ready",
+        b"Accept: text/plain\xff\r\n".to_vec(),
+    ));
+    for method in [
+        "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "BREW", "PROPFIND",
+    ] {
+        for path in ["/health/live", "/health/ready", "/status"] {
+            asked.push((method, path, Vec::new()));
+        }
+    }
+    // The first run fills the cache both ports then read; startup passes once.
+    assert_eq!(server.get("/health/ready").await.unwrap().0, 200);
+    assert_eq!(server.get("/health/startup").await.unwrap().0, 200);
+    for (method, path, headers) in &asked {
+        let rocket = exchange(server.port, method, path, headers).await;
+        let health = exchange(health_port, method, path, headers).await;
+        let shown = String::from_utf8_lossy(headers);
+        assert_eq!(rocket, health, "{method} {path} with {shown:?}");
+    }
+    // The page and metrics carry clocks and counters: the same but for their digits. Every
+    // route's counter exists by now, the one of /metrics after these two.
+    server.get("/metrics").await.unwrap();
+    exchange(health_port, "GET", "/metrics", b"").await;
+    for (path, headers) in [
+        ("/status", &none),
+        ("/status", &bearer),
+        ("/status/login", &basic),
+        ("/metrics", &none),
+    ] {
+        for method in ["GET", "HEAD"] {
+            let (status, head, body) =
+                exchange(server.port, method, path, headers.as_bytes()).await;
+            let rocket = (status, masked(&head.join("\n")), masked(&body));
+            let (status, head, body) =
+                exchange(health_port, method, path, headers.as_bytes()).await;
+            let health = (status, masked(&head.join("\n")), masked(&body));
+            assert_eq!(rocket, health, "{method} {path}");
+        }
+    }
+}
