@@ -25,7 +25,6 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::Method;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use percent_encoding::percent_decode_str;
 use rocket::fairing::AdHoc;
 use rocket::http::Status;
 use rocket::{Orbit, Rocket};
@@ -219,7 +218,7 @@ impl Router {
             links: app.state::<Links>()?.clone(),
             service: *app.state::<Service>()?,
             heartbeat: app.state::<Heartbeat>()?.clone(),
-            base: segments(base).map(|s| s.into_owned()).collect(),
+            base: routes::segments(base).map(|s| s.into_owned()).collect(),
             standalone,
         })
     }
@@ -270,15 +269,14 @@ impl Router {
 
     /// The endpoint `asked` names, and its answer; `None` and 404 when there is none.
     async fn route(&self, asked: &Asked<'_>) -> (Option<&'static str>, Reply) {
-        let path: Vec<_> = segments(asked.path).collect();
+        let path: Vec<_> = routes::segments(asked.path).collect();
         let under_base = path.len() >= self.base.len()
             && path.iter().zip(&self.base).all(|(p, b)| p == b.as_str());
         if !under_base {
             return (None, crate::error::refusal(Status::NotFound));
         }
         let rest: Vec<&str> = path[self.base.len()..].iter().map(|s| s.as_ref()).collect();
-        let verbose = query(asked.query).any(|(key, _)| key == "verbose");
-        let form = Form::negotiate(verbose, asked.accept);
+        let form = Form::negotiate(routes::verbose(asked.query), asked.accept);
         let viewer = || {
             self.policy
                 .viewer(asked.authorization, asked.method, asked.path)
@@ -288,10 +286,7 @@ impl Router {
         let (route, reply) = match rest.as_slice() {
             ["health", "live"] => ("live", routes::live(form, self.heartbeat.stalled_for(), s)),
             ["health", "ready"] => {
-                let exclude: Vec<String> = query(asked.query)
-                    .filter(|(key, _)| key == "exclude")
-                    .map(|(_, value)| value)
-                    .collect();
+                let exclude = routes::excluded(asked.query);
                 let answer = routes::ready(h, l, &exclude, viewer(), form, s).await;
                 ("ready", answer.map_or_else(refused, |a| a.reply()))
             }
@@ -335,30 +330,6 @@ fn rocket_knows(method: &Method) -> bool {
             | Method::CONNECT
             | Method::PATCH
     )
-}
-
-/// The non-empty, percent-decoded segments of `path`, as Rocket routes on them.
-fn segments(path: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_decode_str(s).decode_utf8_lossy())
-}
-
-/// The non-empty `key=value` pairs of `query`, `+` as a space and percent-decoded, as
-/// Rocket's forms read them.
-fn query(query: Option<&str>) -> impl Iterator<Item = (String, String)> + '_ {
-    let decode = |s: &str| {
-        let spaced = s.replace('+', " ");
-        percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
-    };
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(move |pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(key), decode(value))
-        })
 }
 
 /// `reply` as hyper's response: its status, its headers, `Cache-Control: no-store` where

@@ -77,10 +77,7 @@ impl<'r> FromRequest<'r> for Form {
     type Error = Infallible;
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Infallible> {
-        let verbose = req
-            .uri()
-            .query()
-            .is_some_and(|q| q.segments().any(|(key, _)| key == "verbose"));
+        let verbose = super::uri::verbose(req.uri().query().map(|q| q.as_str()));
         let accept = req.headers().get_one("Accept");
         request::Outcome::Success(Form::negotiate(verbose, accept))
     }

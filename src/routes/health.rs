@@ -175,16 +175,31 @@ mod on_rocket {
         super::live(form, None, service)
     }
 
-    #[get("/health/ready?<exclude>")]
+    #[get("/health/ready")]
     pub async fn ready(
-        exclude: Vec<String>,
+        exclude: Excluded,
         health: &State<Health>,
         lifecycle: &State<Lifecycle>,
         viewer: Viewer,
         form: Form,
         service: &State<Service>,
     ) -> Result<Answer, Error> {
-        super::ready(health, lifecycle, &exclude, viewer, form, service).await
+        super::ready(health, lifecycle, &exclude.0, viewer, form, service).await
+    }
+
+    /// `?exclude=` values, read as the health port reads them.
+    pub struct Excluded(Vec<String>);
+
+    #[rocket::async_trait]
+    impl<'r> rocket::request::FromRequest<'r> for Excluded {
+        type Error = std::convert::Infallible;
+
+        async fn from_request(
+            req: &'r rocket::Request<'_>,
+        ) -> rocket::request::Outcome<Self, Self::Error> {
+            let query = req.uri().query().map(|q| q.as_str());
+            rocket::request::Outcome::Success(Excluded(crate::routes::excluded(query)))
+        }
     }
 
     #[get("/health/ready/<name>")]

@@ -7,10 +7,12 @@
 mod forms;
 mod health;
 mod reply;
+mod uri;
 
 pub(crate) use forms::Form;
 pub(crate) use health::{live, ready, ready_one, startup, summary, Service};
 pub(crate) use reply::{fresh_only, Body, Reply, FAILED, HTML, JSON};
+pub(crate) use uri::{excluded, segments, verbose};
 
 use rocket::fairing::AdHoc;
 

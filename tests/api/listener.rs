@@ -224,7 +224,6 @@ async fn both_ports_give_the_same_answers_to_every_endpoint_form_and_method() {
         "/health",
         "/health//live/",
         "/%68ealth/live",
-        "/status/login",
         "/static/status.css",
         "/no/such",
         "/",
@@ -255,16 +254,28 @@ async fn both_ports_give_the_same_answers_to_every_endpoint_form_and_method() {
         let shown = String::from_utf8_lossy(headers);
         assert_eq!(rocket, health, "{method} {path} with {shown:?}");
     }
+    // What they agree on is what CONTRACT.md says.
+    let (status, head, body) = exchange(health_port, "HEAD", "/health/live", b"").await;
+    assert_eq!(status, 200);
+    assert!(head.contains(&"content-length: 15".to_owned()), "{head:?}");
+    assert_eq!(body, "");
+    let brew = exchange(health_port, "BREW", "/health/ready", b"").await;
+    assert_eq!(
+        (brew.0, brew.2.as_str()),
+        (400, r#"{"error":"bad request"}"#)
+    );
+    let post = exchange(health_port, "POST", "/health/ready", b"").await;
+    assert_eq!((post.0, post.2.as_str()), (404, r#"{"error":"not found"}"#));
     // The page and metrics carry clocks and counters: the same but for their digits. Every
     // route's counter exists by now, the one of /metrics after these two.
     server.get("/metrics").await.unwrap();
     exchange(health_port, "GET", "/metrics", b"").await;
-    for (path, headers) in [
-        ("/status", &none),
-        ("/status", &bearer),
-        ("/status/login", &basic),
-        ("/metrics", &none),
-    ] {
+    let pages = ["/status", "/status/login", "/metrics"];
+    let people = [&none, &bearer, &basic, &wrong];
+    for (path, headers) in pages
+        .iter()
+        .flat_map(|p| people.iter().map(move |h| (*p, *h)))
+    {
         for method in ["GET", "HEAD"] {
             let (status, head, body) =
                 exchange(server.port, method, path, headers.as_bytes()).await;
