@@ -17,12 +17,16 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::{join_all, FutureExt};
 use tokio::runtime::Handle;
 use tokio::time::Instant;
+
+mod runtime;
+
+pub(crate) use runtime::checks_runtime;
 
 use super::events::Events;
 use super::registry::{Registered, Registry};
@@ -39,36 +43,12 @@ pub(super) const BACKSTOP: Duration = Duration::from_millis(20);
 /// not end (a check that blocks its thread): the caller answers `timeout` itself.
 pub(super) const CALLER_SLACK: Duration = Duration::from_millis(10);
 
-/// Worker threads of [`checks_runtime`]: two, so one check that blocks a thread leaves the
-/// others running.
-const CHECK_WORKERS: usize = 2;
-
-/// The runtime check runs are spawned on in a running service, made on first use. It is
-/// never shut down: a connection a check opened may be reused by a host's handlers until the
-/// process ends, and its I/O is driven here. `None` when it cannot be made (then runs are
-/// spawned on the asking request's runtime, as the engine's tests do).
-pub(crate) fn checks_runtime() -> Option<Handle> {
-    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(CHECK_WORKERS)
-                .thread_name("vitals-checks")
-                .enable_all()
-                .build()
-                .map_err(|e| log::error!(target: "vitals::check", "no runtime for checks: {e}"))
-                .ok()
-        })
-        .as_ref()
-        .map(|runtime| runtime.handle().clone())
-}
-
 /// Told of every completed run, and whether it changed the check's counted state, from the
 /// run's own task (the metrics stage installs one).
 pub(crate) type Recorder = Arc<dyn Fn(&str, &RunOutcome, bool) + Send + Sync>;
 
 /// The readiness engine, in managed state. Runs checks when a probe asks, or on a timer
-/// ([`Timer`]). Clones share everything (the health listener's Rocket manages a clone).
+/// ([`Timer`]). Clones share everything (the health port's router holds one).
 #[derive(Clone)]
 pub(crate) struct Health {
     pub(super) registry: Arc<Registry>,
