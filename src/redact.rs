@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use url::Url;
+
 /// Longest text kept, in characters; longer text is cut and ends with `…`.
 const MAX_CHARS: usize = 200;
 
@@ -45,7 +47,10 @@ impl fmt::Display for Secret {
 /// wherever it appears; empty when it has none.
 pub(crate) fn url_secrets(url: &str) -> Vec<String> {
     password(url)
-        .map(|p| vec![p.to_owned(), percent_decode(p)])
+        .map(|p| {
+            let decoded = percent_decode(&p);
+            vec![p, decoded]
+        })
         .unwrap_or_default()
 }
 
@@ -53,22 +58,15 @@ pub(crate) fn url_secrets(url: &str) -> Vec<String> {
 /// hidden everywhere, so every error naming that user or database reads `user "***"`: the
 /// registry warns at launch that the password should be a word of its own.
 pub(crate) fn password_is_public(url: &str) -> bool {
-    let Some(password) = password(url).filter(|p| !p.is_empty()) else {
+    let Ok(parsed) = Url::parse(url) else {
         return false;
     };
-    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
-    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-    let user = authority
-        .rfind('@')
-        .map(|at| &authority[..at])
-        .and_then(|info| info.split(':').next())
-        .unwrap_or("");
-    let database = path
-        .trim_start_matches('/')
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("");
-    password == user || password == database
+    match parsed.password().filter(|p| !p.is_empty()) {
+        Some(password) => {
+            password == parsed.username() || password == parsed.path().trim_start_matches('/')
+        }
+        None => false,
+    }
 }
 
 /// Replaces every configured secret where it appears as itself, then sanitises: a secret of
@@ -166,12 +164,10 @@ pub(crate) fn sanitise(raw: &str) -> String {
     out
 }
 
-/// The password of a URL's authority (`scheme://user:password@host`), if it has one.
-fn password(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    Some(&userinfo[userinfo.find(':')? + 1..])
+/// The password of a URL's authority (`scheme://user:password@host`), if it has one, as the
+/// URL spells it (percent-encoded): read as sqlx and redis-rs read their URLs.
+fn password(url: &str) -> Option<String> {
+    Url::parse(url).ok()?.password().map(str::to_owned)
 }
 
 /// Rewrites every `://user:password@` in free text to `://user:***@`. Each `://` is looked at
@@ -357,9 +353,12 @@ mod tests {
 
     #[test]
     fn password_is_read_from_the_authority_only() {
-        assert_eq!(password("postgres://u:pw@h/db?x=a:b@c"), Some("pw"));
+        assert_eq!(
+            password("postgres://u:pw@h/db?x=a:b@c").as_deref(),
+            Some("pw")
+        );
         assert_eq!(password("postgres://u@h/db"), None);
-        assert_eq!(password("redis://:pw@h"), Some("pw"));
+        assert_eq!(password("redis://:pw@h").as_deref(), Some("pw"));
         assert_eq!(password("not a url"), None);
     }
 }

@@ -10,9 +10,10 @@
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
+use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::time::timeout_at;
+use url::{Host, Url};
 
 use std::sync::Arc;
 
@@ -70,62 +71,52 @@ impl Target {
     /// Parses `http[s]://[user:password@]host[:port][/path][?query]`; the error says what is
     /// wrong.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("not a URL ({e})"))?;
-        let tls = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
+        let parsed = Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
+        let tls = match parsed.scheme() {
+            "http" => false,
+            "https" => true,
             _ => return Err("only http:// and https:// URLs are supported".into()),
         };
-        let authority = uri.authority().ok_or("no host in URL")?;
-        let host = uri.host().unwrap_or("");
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err("no host in URL".into());
-        }
-        // `Uri` reads a port that is not a u16 (`h:99999`) as no port at all.
-        let hostport = authority.as_str().rsplit('@').next().unwrap_or("");
-        let port = match hostport.rsplit_once(':').filter(|(_, p)| !p.ends_with(']')) {
-            None if tls => 443,
-            None => 80,
-            Some((_, p)) => match p.parse::<u16>() {
-                Ok(n) if n > 0 => n,
-                _ => return Err(format!("bad port '{p}'")),
-            },
+        let host = match parsed.host() {
+            Some(Host::Domain(name)) if !name.is_empty() => name.to_owned(),
+            Some(Host::Ipv4(ip)) => ip.to_string(),
+            Some(Host::Ipv6(ip)) => ip.to_string(),
+            _ => return Err("no host in URL".into()),
         };
-        let (basic, secrets) = match authority.as_str().rsplit_once('@') {
-            Some((userinfo, _)) => {
-                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let port = match parsed.port_or_known_default() {
+            Some(0) | None => return Err("bad port '0'".into()),
+            Some(port) => port,
+        };
+        let (basic, secrets) = match parsed.password() {
+            None if parsed.username().is_empty() => (None, Vec::new()),
+            password => {
+                let (user, password) = (parsed.username(), password.unwrap_or(""));
                 let credentials = format!("{}:{}", percent_decode(user), percent_decode(password));
                 let secrets = [password.to_owned(), percent_decode(password)]
                     .into_iter()
                     .filter(|s| !s.is_empty())
                     .collect();
-                (
-                    Some(Secret::new(format!(
-                        "Basic {}",
-                        base64(credentials.as_bytes())
-                    ))),
-                    secrets,
-                )
+                let header = format!("Basic {}", base64(credentials.as_bytes()));
+                (Some(Secret::new(header)), secrets)
             }
-            None => (None, Vec::new()),
         };
-        let authority = match uri.port_u16() {
-            Some(port) => format!("{}:{port}", uri.host().unwrap_or(host)),
-            None => uri.host().unwrap_or(host).to_owned(),
+        // The Host header: the port only when the URL names one other than the scheme's.
+        let host_str = parsed.host_str().unwrap_or(&host);
+        let authority = match parsed.port() {
+            Some(port) => format!("{host_str}:{port}"),
+            None => host_str.to_owned(),
         };
-        // `http://h:8000?x` has the query `x` and an empty path, sent as `/?x`.
-        let path = uri.path_and_query().map_or("", |p| p.as_str());
+        let path = match parsed.query() {
+            Some(query) => format!("{}?{query}", parsed.path()),
+            None => parsed.path().to_owned(),
+        };
         Ok(Target {
             tls,
             roots: None,
-            host: host.to_owned(),
+            host,
             port,
             authority,
-            path: match path.starts_with('/') {
-                true => path.to_owned(),
-                false => format!("/{path}"),
-            },
+            path,
             basic,
             secrets,
         })
