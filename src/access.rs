@@ -1,4 +1,4 @@
-//! Who sees details: the `health.details` policy, the token, and the [`Viewer`] guard that
+//! Who sees details: the `health.details` policy, the token, and the [`Viewer`] that
 //! applies them to one request.
 //!
 //! Details are the free error texts, which can name hosts, ports, users and databases. Status,
@@ -7,9 +7,6 @@
 //! HTTP Basic. The caller's address is never trusted: a sidecar or an ingress on the same host
 //! makes every request look local. A wrong or missing token changes only the details.
 
-use std::convert::Infallible;
-
-use rocket::request::{FromRequest, Outcome, Request};
 use serde::Deserialize;
 
 use crate::redact::Secret;
@@ -96,24 +93,6 @@ fn trimmed(token: Secret) -> Option<Secret> {
 pub(crate) struct Viewer {
     /// Whether error texts are shown to it.
     pub details: bool,
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Viewer {
-    type Error = Infallible;
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Infallible> {
-        let Some(policy) = req.rocket().state::<Policy>() else {
-            return Outcome::Success(Viewer { details: false });
-        };
-        let authorization = req.headers().get_one("Authorization");
-        let viewer = policy.viewer(
-            authorization,
-            req.method().as_str(),
-            req.uri().path().as_str(),
-        );
-        Outcome::Success(viewer)
-    }
 }
 
 impl Policy {

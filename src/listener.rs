@@ -34,10 +34,10 @@ use tokio::sync::watch;
 use crate::access::Policy;
 use crate::checks::Health;
 use crate::heartbeat::{Heartbeat, PERIOD};
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::routes::{self, Form, Reply, Service};
 use crate::shutdown::Lifecycle;
-use crate::status_page::Links;
+use crate::status_page::{self, Links};
 
 /// How long a connection may take to deliver a complete request head; then it is closed.
 pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -276,40 +276,45 @@ impl Router {
             return (None, crate::error::refusal(Status::NotFound));
         }
         let rest: Vec<&str> = path[self.base.len()..].iter().map(|s| s.as_ref()).collect();
-        let form = Form::negotiate(routes::verbose(asked.query), asked.accept);
-        let viewer = || {
-            self.policy
-                .viewer(asked.authorization, asked.method, asked.path)
+        let form = || Form::negotiate(routes::verbose(asked.query), asked.accept);
+        // Made only where an endpoint reads it, as Rocket's guards are: a wrong token is
+        // logged where it could have shown details, not on liveness.
+        let ask = || routes::Ask {
+            health: &self.health,
+            lifecycle: &self.lifecycle,
+            service: &self.service,
+            policy: &self.policy,
+            viewer: self
+                .policy
+                .viewer(asked.authorization, asked.method, asked.path),
+            form: form(),
         };
         let refused = |e: crate::error::Error| e.reply(asked.method, asked.path);
-        let (h, l, s) = (&self.health, &self.lifecycle, &self.service);
+        let stalled = || self.heartbeat.stalled_for();
         let (route, reply) = match rest.as_slice() {
-            ["health", "live"] => ("live", routes::live(form, self.heartbeat.stalled_for(), s)),
+            ["health", "live"] => ("live", routes::live(form(), stalled(), &self.service)),
             ["health", "ready"] => {
                 let exclude = routes::excluded(asked.query);
-                let answer = routes::ready(h, l, &exclude, viewer(), form, s).await;
+                let answer = routes::ready(&ask(), &exclude).await;
                 ("ready", answer.map_or_else(refused, |a| a.reply()))
             }
             ["health", "ready", name] => {
-                let answer = routes::ready_one(h, l, name, viewer(), form, s).await;
+                let answer = routes::ready_one(&ask(), name).await;
                 ("ready_one", answer.map_or_else(refused, |a| a.reply()))
             }
-            ["health", "startup"] => (
-                "startup",
-                routes::startup(h, viewer(), form, s).await.reply(),
-            ),
-            ["health"] => ("summary", routes::summary(s)),
-            ["status"] => (
-                "status",
-                crate::status_page::status(h, l, &self.links, viewer(), &self.policy).await,
-            ),
-            ["status", "login"] => (
-                "login",
-                crate::status_page::login(h, l, &self.links, viewer(), &self.policy).await,
-            ),
-            ["static", "status.css"] => ("stylesheet", crate::status_page::stylesheet()),
-            [] if self.standalone => ("index", crate::status_page::index()),
-            ["metrics"] => ("metrics", crate::metrics::exposition(&self.metrics, h, l)),
+            ["health", "startup"] => ("startup", routes::startup(&ask()).await.reply()),
+            ["health"] => ("summary", routes::summary(&self.service)),
+            ["status"] => ("status", status_page::status(&ask(), &self.links).await),
+            ["status", "login"] => ("login", status_page::login(&ask(), &self.links).await),
+            ["static", "status.css"] => ("stylesheet", status_page::stylesheet()),
+            [] if self.standalone => ("index", status_page::index()),
+            ["metrics"] => {
+                let metrics = &self.metrics;
+                (
+                    "metrics",
+                    metrics::exposition(metrics, &self.health, &self.lifecycle),
+                )
+            }
             _ => return (None, crate::error::refusal(Status::NotFound)),
         };
         (Some(route), reply)

@@ -13,11 +13,9 @@ use rocket::fairing::AdHoc;
 use rocket::http::Status;
 use rocket::routes;
 
-use crate::access::{Policy, Viewer};
-use crate::checks::{Entry, Health, History, Report, RunStatus, Verdict};
+use crate::checks::{Entry, History, Report, RunStatus, Verdict};
 use crate::logging::rfc3339;
-use crate::routes::{Body, Reply, HTML};
-use crate::shutdown::Lifecycle;
+use crate::routes::{Ask, Body, Reply, HTML};
 
 /// Seconds between the page's own refreshes.
 const REFRESH_S: u32 = 5;
@@ -69,28 +67,16 @@ struct Page<'a> {
 }
 
 /// The status page; runs the checks unless the service is draining.
-pub(crate) async fn status(
-    health: &Health,
-    lifecycle: &Lifecycle,
-    links: &Links,
-    viewer: Viewer,
-    policy: &Policy,
-) -> Reply {
-    page(health, lifecycle, links, viewer, policy).await.reply()
+pub(crate) async fn status(ask: &Ask<'_>, links: &Links) -> Reply {
+    page(ask, links).await.reply()
 }
 
 /// The page for people who sign in: HTTP Basic, any user name, the token as password. Until
 /// the browser sends the token it answers 401 with `WWW-Authenticate: Basic`, which makes the
 /// browser ask; it then resends the credentials on each refresh of this same path.
-pub(crate) async fn login(
-    health: &Health,
-    lifecycle: &Lifecycle,
-    links: &Links,
-    viewer: Viewer,
-    policy: &Policy,
-) -> Reply {
-    match viewer.details || !policy.sign_in_helps() {
-        true => status(health, lifecycle, links, viewer, policy).await,
+pub(crate) async fn login(ask: &Ask<'_>, links: &Links) -> Reply {
+    match ask.viewer.details || !ask.policy.sign_in_helps() {
+        true => status(ask, links).await,
         false => sign_in(),
     }
 }
@@ -115,14 +101,9 @@ fn sign_in() -> Reply {
         .with("Content-Security-Policy", CSP)
 }
 
-async fn page<'a>(
-    health: &Health,
-    lifecycle: &Lifecycle,
-    links: &'a Links,
-    viewer: Viewer,
-    policy: &Policy,
-) -> Page<'a> {
-    let report = if lifecycle.is_draining() {
+async fn page<'a>(ask: &Ask<'_>, links: &'a Links) -> Page<'a> {
+    let health = ask.health;
+    let report = if ask.lifecycle.is_draining() {
         Report {
             verdict: Verdict::Draining,
             entries: health.latest_entries(),
@@ -140,8 +121,8 @@ async fn page<'a>(
         now: SystemTime::now(),
         booted_at: health.booted_at(),
         links,
-        details: viewer.details,
-        sign_in_helps: policy.sign_in_helps() && !viewer.details,
+        details: ask.viewer.details,
+        sign_in_helps: ask.policy.sign_in_helps() && !ask.viewer.details,
         interval: health.timer().map(|t| t.interval),
     }
 }
@@ -168,28 +149,16 @@ impl Page<'_> {
 mod on_rocket {
     use rocket::{get, State};
 
-    use super::{Health, Lifecycle, Links, Policy, Reply, Viewer};
+    use super::{Ask, Links, Reply};
 
     #[get("/status")]
-    pub async fn status(
-        health: &State<Health>,
-        lifecycle: &State<Lifecycle>,
-        links: &State<Links>,
-        viewer: Viewer,
-        policy: &State<Policy>,
-    ) -> Reply {
-        super::status(health, lifecycle, links, viewer, policy).await
+    pub async fn status(ask: Ask<'_>, links: &State<Links>) -> Reply {
+        super::status(&ask, links).await
     }
 
     #[get("/status/login")]
-    pub async fn login(
-        health: &State<Health>,
-        lifecycle: &State<Lifecycle>,
-        links: &State<Links>,
-        viewer: Viewer,
-        policy: &State<Policy>,
-    ) -> Reply {
-        super::login(health, lifecycle, links, viewer, policy).await
+    pub async fn login(ask: Ask<'_>, links: &State<Links>) -> Reply {
+        super::login(&ask, links).await
     }
 
     #[get("/static/status.css")]

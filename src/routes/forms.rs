@@ -72,14 +72,20 @@ impl Form {
     }
 }
 
+impl Form {
+    /// The form `req` asks for.
+    pub fn of(req: &Request<'_>) -> Form {
+        let verbose = super::uri::verbose(req.uri().query().map(|q| q.as_str()));
+        Form::negotiate(verbose, req.headers().get_one("Accept"))
+    }
+}
+
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Form {
     type Error = Infallible;
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Infallible> {
-        let verbose = super::uri::verbose(req.uri().query().map(|q| q.as_str()));
-        let accept = req.headers().get_one("Accept");
-        request::Outcome::Success(Form::negotiate(verbose, accept))
+        request::Outcome::Success(Form::of(req))
     }
 }
 

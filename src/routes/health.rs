@@ -9,12 +9,12 @@ use rocket::http::Status;
 use rocket::{routes, Route};
 use serde::Serialize;
 
+use super::ask::Ask;
 use super::forms::{Answer, Form, Probe};
 use super::reply::{Body, Reply, JSON};
 use crate::access::Viewer;
-use crate::checks::{Health, Report};
+use crate::checks::Report;
 use crate::error::Error;
-use crate::shutdown::Lifecycle;
 
 /// What `serviceId` and `version` say, in managed state.
 #[derive(Debug, Clone, Copy)]
@@ -66,15 +66,8 @@ pub(crate) fn live(form: Form, stalled: Option<Duration>, service: &Service) -> 
 
 /// Readiness: every check not `exclude`d, 200 when the critical ones pass, else 503; 400 for
 /// an excluded name that is no check.
-pub(crate) async fn ready(
-    health: &Health,
-    lifecycle: &Lifecycle,
-    exclude: &[String],
-    viewer: Viewer,
-    form: Form,
-    service: &Service,
-) -> Result<Answer, Error> {
-    let registry = health.registry();
+pub(crate) async fn ready(ask: &Ask<'_>, exclude: &[String]) -> Result<Answer, Error> {
+    let registry = ask.health.registry();
     // Checked here rather than by a guard: a catcher could not say which name was wrong.
     let excluded = exclude
         .iter()
@@ -84,16 +77,10 @@ pub(crate) async fn ready(
                 .ok_or_else(|| Error::UnknownExclude(name.clone(), registry.names()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let report = match lifecycle.is_draining() {
-        true => Report::draining(),
-        false => {
-            let checks: Vec<usize> = (0..registry.checks.len())
-                .filter(|i| !excluded.contains(i))
-                .collect();
-            health.evaluate(&checks).await
-        }
-    };
-    let mut answer = answer(Probe::Ready, Some(report), viewer, form, service);
+    let checks: Vec<usize> = (0..registry.checks.len())
+        .filter(|i| !excluded.contains(i))
+        .collect();
+    let mut answer = readiness(ask, &checks).await;
     let mut skipped = excluded;
     skipped.sort_unstable();
     skipped.dedup();
@@ -108,38 +95,37 @@ pub(crate) async fn ready(
 }
 
 /// Readiness of the check `name`; 404 when there is none.
-pub(crate) async fn ready_one(
-    health: &Health,
-    lifecycle: &Lifecycle,
-    name: &str,
-    viewer: Viewer,
-    form: Form,
-    service: &Service,
-) -> Result<Answer, Error> {
-    let registry = health.registry();
+pub(crate) async fn ready_one(ask: &Ask<'_>, name: &str) -> Result<Answer, Error> {
+    let registry = ask.health.registry();
     let check = registry
         .index_of(name)
         .ok_or_else(|| Error::UnknownCheck(name.to_owned(), registry.names()))?;
-    let report = match lifecycle.is_draining() {
+    Ok(readiness(ask, &[check]).await)
+}
+
+/// Readiness of `checks`, or `draining` without running any.
+async fn readiness(ask: &Ask<'_>, checks: &[usize]) -> Answer {
+    let report = match ask.lifecycle.is_draining() {
         true => Report::draining(),
-        false => health.evaluate(&[check]).await,
+        false => ask.health.evaluate(checks).await,
     };
-    Ok(answer(Probe::Ready, Some(report), viewer, form, service))
+    answer(
+        Probe::Ready,
+        Some(report),
+        ask.viewer,
+        ask.form,
+        ask.service,
+    )
 }
 
 /// Startup: 503 until a full readiness evaluation has passed once, then 200 for the life of
 /// the process.
-pub(crate) async fn startup(
-    health: &Health,
-    viewer: Viewer,
-    form: Form,
-    service: &Service,
-) -> Answer {
-    let report = match health.is_started() {
+pub(crate) async fn startup(ask: &Ask<'_>) -> Answer {
+    let report = match ask.health.is_started() {
         true => None,
-        false => Some(health.evaluate_all().await),
+        false => Some(ask.health.evaluate_all().await),
     };
-    answer(Probe::Startup, report, viewer, form, service)
+    answer(Probe::Startup, report, ask.viewer, ask.form, ask.service)
 }
 
 /// The service summary, kept for older clients.
@@ -167,7 +153,7 @@ pub(crate) fn summary(service: &Service) -> Reply {
 mod on_rocket {
     use rocket::{get, State};
 
-    use super::{Answer, Error, Form, Health, Lifecycle, Reply, Service, Viewer};
+    use super::{Answer, Ask, Error, Form, Reply, Service};
 
     /// Rocket's port runs on the app's runtime, whose stall it cannot see.
     #[get("/health/live")]
@@ -176,15 +162,8 @@ mod on_rocket {
     }
 
     #[get("/health/ready")]
-    pub async fn ready(
-        exclude: Excluded,
-        health: &State<Health>,
-        lifecycle: &State<Lifecycle>,
-        viewer: Viewer,
-        form: Form,
-        service: &State<Service>,
-    ) -> Result<Answer, Error> {
-        super::ready(health, lifecycle, &exclude.0, viewer, form, service).await
+    pub async fn ready(ask: Ask<'_>, exclude: Excluded) -> Result<Answer, Error> {
+        super::ready(&ask, &exclude.0).await
     }
 
     /// `?exclude=` values, read as the health port reads them.
@@ -203,25 +182,13 @@ mod on_rocket {
     }
 
     #[get("/health/ready/<name>")]
-    pub async fn ready_one(
-        name: &str,
-        health: &State<Health>,
-        lifecycle: &State<Lifecycle>,
-        viewer: Viewer,
-        form: Form,
-        service: &State<Service>,
-    ) -> Result<Answer, Error> {
-        super::ready_one(health, lifecycle, name, viewer, form, service).await
+    pub async fn ready_one(name: &str, ask: Ask<'_>) -> Result<Answer, Error> {
+        super::ready_one(&ask, name).await
     }
 
     #[get("/health/startup")]
-    pub async fn startup(
-        health: &State<Health>,
-        viewer: Viewer,
-        form: Form,
-        service: &State<Service>,
-    ) -> Answer {
-        super::startup(health, viewer, form, service).await
+    pub async fn startup(ask: Ask<'_>) -> Answer {
+        super::startup(&ask).await
     }
 
     #[get("/health")]

@@ -4,11 +4,13 @@
 //! the finished answer both front ends carry (Rocket's routes here, the health port's router
 //! in `listener`); the JSON catchers come from `error`.
 
+mod ask;
 mod forms;
 mod health;
 mod reply;
 mod uri;
 
+pub(crate) use ask::Ask;
 pub(crate) use forms::Form;
 pub(crate) use health::{live, ready, ready_one, startup, summary, Service};
 pub(crate) use reply::{fresh_only, Body, Reply, FAILED, HTML, JSON};

@@ -341,13 +341,30 @@ async fn a_host_query_is_in_flight() -> bool {
 
 /// SIGTERM while the host's `/slow` query runs: the answer still comes, and the host exits 0.
 async fn sigterm_during_a_slow_request(guest: Process) -> String {
+    let slow = terminate_during_a_slow_request(&guest, 1500).await;
+    answered_then_exited_0(guest, slow).await
+}
+
+/// Asks the host's `/slow?ms=<ms>`, and sends SIGTERM once its query runs.
+async fn terminate_during_a_slow_request(
+    guest: &Process,
+    ms: u64,
+) -> tokio::task::JoinHandle<Option<(u16, String)>> {
     let port = guest.port;
-    let slow = tokio::spawn(async move { get_on(port, "/slow?ms=1500").await });
+    let slow = tokio::spawn(async move { get_on(port, &format!("/slow?ms={ms}")).await });
     assert!(
         a_host_query_is_in_flight().await,
         "the host's query never ran"
     );
     guest.terminate();
+    slow
+}
+
+/// The `/slow` answer came whole and the host exited 0; its output.
+async fn answered_then_exited_0(
+    guest: Process,
+    slow: tokio::task::JoinHandle<Option<(u16, String)>>,
+) -> String {
     let answer = slow.await.unwrap();
     let (status, out) = guest.exit().await;
     assert_eq!(answer, Some((200, "slept".to_owned())), "{out}");
@@ -377,36 +394,29 @@ async fn a_guest_with_the_drain_off_leaves_headers_logs_and_sigterm_to_its_host(
     assert!(out.contains("/ops/health/ready 200 in"), "{out}");
 }
 
-#[tokio::test]
-async fn a_connection_a_check_opened_serves_the_host_through_its_whole_shutdown() {
+/// The guest with `health.port`, once readiness there is 200 (its check has opened the
+/// pool's one connection, on vitals' check runtime); the port.
+async fn guest_with_a_health_port() -> (Process, u16) {
     let dir = std::env::current_dir().unwrap();
     let health_port = closed_port().await;
     let envs = [("ROCKET_HEALTH", format!("{{port={health_port}}}"))];
     let guest = Process::start(&example("guest"), &dir, &envs, "/ops/health/live").await;
-    // The check opens the pool's one connection (on vitals' check runtime)...
     let ready = get_on(health_port, "/ops/health/ready").await;
     assert_eq!(ready.map(|r| r.0), Some(200));
-    // ...and the host's handler then queries on it while Rocket shuts down.
+    (guest, health_port)
+}
+
+#[tokio::test]
+async fn a_connection_a_check_opened_serves_the_host_through_its_whole_shutdown() {
+    let (guest, _) = guest_with_a_health_port().await;
+    // The host's handler queries on the connection the check opened while Rocket shuts down.
     sigterm_during_a_slow_request(guest).await;
 }
 
 #[tokio::test]
 async fn the_health_port_answers_through_the_hosts_whole_shutdown() {
-    let dir = std::env::current_dir().unwrap();
-    let health_port = closed_port().await;
-    let envs = [("ROCKET_HEALTH", format!("{{port={health_port}}}"))];
-    let guest = Process::start(&example("guest"), &dir, &envs, "/ops/health/live").await;
-    assert_eq!(
-        get_on(health_port, "/ops/health/ready").await.map(|r| r.0),
-        Some(200)
-    );
-    let port = guest.port;
-    let slow = tokio::spawn(async move { get_on(port, "/slow?ms=2500").await });
-    assert!(
-        a_host_query_is_in_flight().await,
-        "the host's query never ran"
-    );
-    guest.terminate();
+    let (guest, health_port) = guest_with_a_health_port().await;
+    let slow = terminate_during_a_slow_request(&guest, 2500).await;
     // Rocket stops taking connections and waits out its grace for the host's request; the
     // health port says the app is going, and that the process still runs.
     let draining = eventually(Duration::from_secs(2), || async {
@@ -423,10 +433,7 @@ async fn the_health_port_answers_through_the_hosts_whole_shutdown() {
         get_on(health_port, "/ops/health/live").await,
         Some((200, r#"{"status":"ok"}"#.to_owned()))
     );
-    let answer = slow.await.unwrap();
-    let (status, out) = guest.exit().await;
-    assert_eq!(answer, Some((200, "slept".to_owned())), "{out}");
-    assert!(status.success(), "{status}\n{out}");
+    answered_then_exited_0(guest, slow).await;
     // With the process gone, so is the port.
     assert_eq!(get_on(health_port, "/ops/health/live").await, None);
 }
