@@ -8,7 +8,7 @@ use rocket::request::Request;
 use rocket::response::{self, Responder};
 use rocket::{catch, catchers, Catcher};
 
-use crate::routes::Reply;
+use crate::reply::Reply;
 
 /// A request vitals refuses to answer as asked. The second field lists the known checks.
 #[derive(Debug, thiserror::Error)]

@@ -130,7 +130,7 @@ impl Fairing for NoStore {
         let fresh_only = res
             .headers()
             .get_one("Content-Type")
-            .is_some_and(crate::routes::fresh_only);
+            .is_some_and(crate::reply::fresh_only);
         if fresh_only {
             res.set_header(Header::new("Cache-Control", "no-store"));
         }

@@ -66,6 +66,7 @@ mod pools;
 #[doc(hidden)]
 pub mod probes;
 mod redact;
+mod reply;
 mod routes;
 mod shutdown;
 mod status_page;

@@ -35,7 +35,8 @@ use crate::access::Policy;
 use crate::checks::Health;
 use crate::heartbeat::{Heartbeat, PERIOD};
 use crate::metrics::{self, Metrics};
-use crate::routes::{self, Form, Reply, Service};
+use crate::reply::{self, Reply};
+use crate::routes::{self, Form, Service};
 use crate::shutdown::Lifecycle;
 use crate::status_page::{self, Links};
 
@@ -343,8 +344,8 @@ fn rocket_knows(method: &Method) -> bool {
 /// body). A reply that hyper cannot carry becomes a 500 with a JSON body, never an empty 200.
 fn carry(reply: Reply, fresh: bool) -> hyper::Response<Full<Bytes>> {
     let body = match reply.body {
-        routes::Body::Static(text) => Bytes::from_static(text.as_bytes()),
-        routes::Body::Owned(text) => Bytes::from(text),
+        reply::Body::Static(text) => Bytes::from_static(text.as_bytes()),
+        reply::Body::Owned(text) => Bytes::from(text),
     };
     let mut response = hyper::Response::new(Full::new(body));
     let carried = (|| {
@@ -357,7 +358,7 @@ fn carry(reply: Reply, fresh: bool) -> hyper::Response<Full<Bytes>> {
             let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
             headers.append(name, HeaderValue::from_str(value).ok()?);
         }
-        if fresh && reply.content_type.is_some_and(routes::fresh_only) {
+        if fresh && reply.content_type.is_some_and(reply::fresh_only) {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         Some(())
@@ -371,11 +372,11 @@ fn carry(reply: Reply, fresh: bool) -> hyper::Response<Full<Bytes>> {
 /// 500 with a JSON body, the answer when hyper could not carry the one made.
 fn failed() -> hyper::Response<Full<Bytes>> {
     log::error!(target: "vitals::http", "an answer could not be carried");
-    let body = Bytes::from_static(routes::FAILED.as_bytes());
+    let body = Bytes::from_static(reply::FAILED.as_bytes());
     let mut response = hyper::Response::new(Full::new(body));
     *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(routes::JSON));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply::JSON));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -15,7 +15,7 @@ use rocket::{get, routes, Request, Response, State};
 
 use crate::checks::{Health, Reason, RunOutcome, RunStatus};
 use crate::fairings::Scope;
-use crate::routes::{Body, Reply};
+use crate::reply::{Body, Reply};
 use crate::shutdown::Lifecycle;
 
 /// Lag buckets in seconds: 1 ms (a timer's own slack) to 30 s (long past any stall).

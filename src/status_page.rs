@@ -15,7 +15,8 @@ use rocket::routes;
 
 use crate::checks::{Entry, History, Report, RunStatus, Verdict};
 use crate::logging::rfc3339;
-use crate::routes::{Ask, Body, Reply, HTML};
+use crate::reply::{Body, Reply, HTML};
+use crate::routes::Ask;
 
 /// Seconds between the page's own refreshes.
 const REFRESH_S: u32 = 5;

@@ -15,11 +15,11 @@ use rocket::response::{self, Responder};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::reply::{Body, Reply, JSON, TEXT};
 use super::Service;
 use crate::access::Viewer;
 use crate::checks::{CheckMap, Entry, Report, Verdict};
 use crate::logging::rfc3339;
+use crate::reply::{Body, Reply, JSON, TEXT};
 
 /// The form an answer takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use super::ask::Ask;
 use super::forms::{Answer, Form, Probe};
-use super::reply::{Body, Reply, JSON};
 use crate::access::Viewer;
 use crate::checks::Report;
 use crate::error::Error;
+use crate::reply::{Body, Reply, JSON};
 
 /// What `serviceId` and `version` say, in managed state.
 #[derive(Debug, Clone, Copy)]

@@ -1,19 +1,18 @@
 //! The HTTP surface: which handlers are mounted where, and the catchers behind them.
 //!
-//! `health` holds the probe endpoints, `forms` the three forms of their answers and `reply`
-//! the finished answer both front ends carry (Rocket's routes here, the health port's router
-//! in `listener`); the JSON catchers come from `error`.
+//! `health` holds the probe endpoints as functions both front ends call (Rocket's routes
+//! here, the health port's router in `listener`), `ask` what a request brings them, `forms`
+//! the three forms of their answers and `uri` the reading of paths and queries. Every answer
+//! is a `crate::reply::Reply`; the JSON catchers come from `error`.
 
 mod ask;
 mod forms;
 mod health;
-mod reply;
 mod uri;
 
 pub(crate) use ask::Ask;
 pub(crate) use forms::Form;
 pub(crate) use health::{live, ready, ready_one, startup, summary, Service};
-pub(crate) use reply::{fresh_only, Body, Reply, FAILED, HTML, JSON};
 pub(crate) use uri::{excluded, segments, verbose};
 
 use rocket::fairing::AdHoc;

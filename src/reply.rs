@@ -1,7 +1,8 @@
 //! [`Reply`]: an answer of vitals' own, complete before any server carries it.
 //!
-//! Every endpoint turns its evaluation into a `Reply` once; the two front ends only carry it:
-//! Rocket through the [`Responder`] below, the health port through `listener`. So both ports
+//! Every endpoint (`routes`, `status_page`, `metrics`, `error`) turns its evaluation into a
+//! `Reply` once; the two front ends only carry it: Rocket through the [`Responder`] below,
+//! the health port through `listener`. So both ports
 //! give the same status, headers and body byte for byte, and a header is set in one place.
 
 use std::io::Cursor;
