@@ -118,12 +118,12 @@ async fn readiness(ask: &Ask<'_>, checks: &[usize]) -> Answer {
     )
 }
 
-/// Startup: 503 until a full readiness evaluation has passed once, then 200 for the life of
-/// the process.
+/// Startup: 503 with the checks until a full readiness evaluation has passed once, then 200
+/// `started` for the life of the process, from the answer of the evaluation that passed on.
 pub(crate) async fn startup(ask: &Ask<'_>) -> Answer {
     let report = match ask.health.is_started() {
         true => None,
-        false => Some(ask.health.evaluate_all().await),
+        false => Some(ask.health.evaluate_all().await).filter(|r| !r.verdict.is_serving()),
     };
     answer(Probe::Startup, report, ask.viewer, ask.form, ask.service)
 }

@@ -42,3 +42,15 @@ async fn a_partial_readiness_probe_does_not_complete_startup() {
     );
     assert_eq!(app.get_startup().await.status, Status::ServiceUnavailable);
 }
+
+#[rocket::async_test]
+async fn the_evaluation_that_passes_startup_answers_started_alone() {
+    let app = spawn_app([]).await;
+    let answer = app.get_startup().await;
+    assert_eq!(answer.status, Status::Ok);
+    // CONTRACT.md: 200 {"status":"started"}, from the first passing answer on.
+    assert_eq!(
+        answer.json,
+        rocket::serde::json::json!({"status": "started"})
+    );
+}
