@@ -58,6 +58,14 @@ pub(crate) fn stage(port: u16, base: String, standalone: bool) -> AdHoc {
             .figment()
             .extract_inner::<std::net::IpAddr>("address")
             .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        if rocket.figment().extract_inner::<u16>("port").ok() == Some(port) {
+            log::error!(
+                target: "vitals::config",
+                "invalid configuration: health.port = {port} is Rocket's own port (port): give \
+                 the health endpoints another"
+            );
+            return Err(rocket);
+        }
         let socket = match std::net::TcpListener::bind((address, port)) {
             Ok(socket) => socket,
             Err(e) => {

@@ -388,7 +388,7 @@ pub(crate) fn page_routes() -> Vec<rocket::Route> {
 /// sends people to the page.
 pub(crate) fn stage(base: &str, standalone: bool) -> AdHoc {
     let base = base.to_owned();
-    AdHoc::on_ignite("RunStatus Page", move |rocket| async move {
+    AdHoc::on_ignite("Status Page", move |rocket| async move {
         let rocket = rocket
             .manage(Links::under(&base))
             .mount(base.as_str(), page_routes());

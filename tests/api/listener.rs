@@ -65,6 +65,26 @@ async fn a_health_port_in_use_stops_launch_naming_the_key() {
 }
 
 #[rocket::async_test]
+async fn a_health_port_equal_to_rockets_stops_launch_naming_both() {
+    spawn_app([]).await; // installs the log capture
+    let port = closed_port().await;
+    let figment = vitals::figment()
+        .merge(("port", port))
+        .merge(("health.port", port));
+    // Reading the error keeps Rocket from panicking over an unread one.
+    let result = vitals::build(figment)
+        .ignite()
+        .await
+        .map_err(|e| e.to_string());
+    assert!(result.is_err());
+    let named = logs().iter().any(|l| {
+        l.contains(r#""level":"error""#)
+            && l.contains(&format!("health.port = {port} is Rocket's own port"))
+    });
+    assert!(named, "no error line names health.port and port");
+}
+
+#[rocket::async_test]
 async fn a_connection_that_sends_no_request_is_closed_after_the_head_timeout() {
     let (app, port) = with_health_port().await;
     let mut idle = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
