@@ -236,6 +236,17 @@ class Silent:
                 return
 
 
+def select1_round_trip():
+    """The yardstick, measured where the server is: the client on the server's CPU and its
+    Postgres backend pinned to the load CPU, as `Dependencies` pins the server's."""
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, SELECT1, PG_TEST, "3000"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    backend = proc.stdout.readline().strip()
+    subprocess.run(["taskset", "-pc", LOAD_CPU, backend], capture_output=True, check=True)
+    out, _ = proc.communicate("go\n", timeout=60)
+    return float(out.strip())
+
+
 def hung_probes(conns=100, seconds=3):
     """wrk with 100 connections against readiness while both dependencies accept and never
     answer: every answer's time, as wrk measures it (the first burst opens all 100 at once)."""
@@ -321,8 +332,7 @@ def main():
             print(f"bench: round {rnd + 1}/{args.rounds}")
             for i, t in enumerate(targets):
                 results[i].append(measure(t, args.seconds))
-        select1 = float(subprocess.run(["taskset", "-c", LOAD_CPU, SELECT1, PG_TEST, "3000"],
-                                       capture_output=True, text=True, check=True).stdout)
+        select1 = select1_round_trip()
         hung = hung_probes()
         starts = first_200()
     finally:

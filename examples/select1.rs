@@ -1,7 +1,9 @@
 //! Times raw `SELECT 1` round trips on one Postgres connection: the benchmark's yardstick for
 //! what a readiness probe must at least cost.
 //!
-//! usage: select1 URL [N]; prints the median round trip in microseconds.
+//! usage: select1 URL [N]; prints its backend's PID, waits for a line on stdin (the benchmark
+//! pins that backend to a CPU meanwhile, as it pins the server's), then prints the median
+//! round trip in microseconds.
 
 use std::time::Instant;
 
@@ -13,6 +15,13 @@ async fn main() {
     let url = args.next().expect("usage: select1 URL [N]");
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
     let mut conn = PgConnection::connect(&url).await.expect("Postgres answers");
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut conn)
+        .await
+        .expect("a backend PID");
+    println!("{pid}");
+    let mut go = String::new();
+    let _ = std::io::stdin().read_line(&mut go);
     let mut micros = Vec::with_capacity(n);
     for i in 0..n + 100 {
         let started = Instant::now();
