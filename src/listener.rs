@@ -47,9 +47,9 @@ pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// connection closes, and retrying at once would spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
-/// Binds the health port at ignite, so a port in use stops launch naming the key, then starts
-/// the listener's thread at liftoff. The thread serves until the Rocket is dropped: the
-/// liftoff fairing holds the only sender of its stop channel.
+/// Binds the health port at ignite, so a port in use (or Rocket's own) stops launch naming the
+/// key, then starts the listener's thread at liftoff. The thread serves until the Rocket is
+/// dropped: its managed state holds the only sender of the stop channel ([`Running`]).
 pub(crate) fn stage(port: u16, base: String, standalone: bool) -> AdHoc {
     AdHoc::try_on_ignite("Health Listener", move |rocket| async move {
         raise_open_files();
