@@ -439,17 +439,23 @@ impl Server {
     }
 
     /// Waits for exit (at most `limit`); the exit status and everything written to stdout.
-    pub async fn exit(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let status = tokio::time::timeout(limit, self.child.wait())
-            .await
-            .expect("vitals exits in time")
-            .unwrap();
-        let mut out = String::new();
-        if let Some(mut stdout) = self.child.stdout.take() {
-            let _ = stdout.read_to_string(&mut out).await;
-        }
-        (status, out)
+    pub async fn exit(self, limit: Duration) -> (std::process::ExitStatus, String) {
+        exit_of(self.child, limit).await
     }
+}
+
+/// Waits for `child` to exit (at most `limit`); its exit status and everything it wrote to
+/// stdout.
+pub async fn exit_of(mut child: Child, limit: Duration) -> (std::process::ExitStatus, String) {
+    let status = tokio::time::timeout(limit, child.wait())
+        .await
+        .expect("the process exits in time")
+        .unwrap();
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut out).await;
+    }
+    (status, out)
 }
 
 /// A local HTTP server that answers every request with one status, counting requests.

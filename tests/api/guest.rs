@@ -302,17 +302,8 @@ impl Process {
     }
 
     /// Waits for exit (at most 15 s): the exit status and everything written to stdout.
-    async fn exit(mut self) -> (std::process::ExitStatus, String) {
-        use tokio::io::AsyncReadExt;
-        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("exits in time")
-            .unwrap();
-        let mut out = String::new();
-        if let Some(mut stdout) = self.child.stdout.take() {
-            let _ = stdout.read_to_string(&mut out).await;
-        }
-        (status, out)
+    async fn exit(self) -> (std::process::ExitStatus, String) {
+        exit_of(self.child, Duration::from_secs(15)).await
     }
 }
 
