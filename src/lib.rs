@@ -438,6 +438,9 @@ impl Vitals {
     }
 }
 
+/// Most checks one service may have, the built-ins included: each has a thread of its own.
+const MAX_CHECKS: usize = 100;
+
 /// Assembles the registry, then manages [`Health`] and the [`Metrics`] its runs feed.
 async fn engine_stage(
     rocket: Rocket<Build>,
@@ -449,6 +452,15 @@ async fn engine_stage(
     };
     let health = &settings.health;
     let registry = match Registry::assemble(&registered, health, &rocket) {
+        Ok(registry) if registry.checks.len() > MAX_CHECKS => {
+            log::error!(
+                target: "vitals::config",
+                "invalid configuration: {} checks: at most {MAX_CHECKS}, the built-ins \
+                 included (health.checks)",
+                registry.checks.len()
+            );
+            return Err(rocket);
+        }
         Ok(registry) => registry,
         Err(message) => {
             log::error!(target: "vitals::config", "invalid configuration: {message}");
@@ -470,13 +482,13 @@ async fn engine_stage(
         )
     };
     let engine = Health::new(registry, health.cache_ms, recorder)
-        .spawning_on(checks::checks_runtime())
+        .isolated(checks::checks_runtime())
         .on_timer(health.timer())
         .telling(subscribers);
     Ok(rocket
         .manage(engine)
         .manage(metrics)
-        // Timers start when the app serves and stop when the drain begins.
+        // Timers start when the app serves and stop when the drain begins...
         .attach(AdHoc::on_liftoff("Check Timers", |rocket| {
             Box::pin(async move {
                 let (Some(engine), Some(lifecycle)) =
@@ -486,6 +498,15 @@ async fn engine_stage(
                 };
                 let lifecycle = lifecycle.clone();
                 engine.start_timers(Arc::new(move || lifecycle.is_draining()));
+            })
+        }))
+        // ... and stop for good when Rocket shuts down, drain or not: a test suite that
+        // builds a Rocket per test leaks no timers, and with them no pools.
+        .attach(AdHoc::on_shutdown("Check Timers Stop", |rocket| {
+            Box::pin(async move {
+                if let Some(engine) = rocket.state::<Health>() {
+                    engine.halt();
+                }
             })
         })))
 }

@@ -250,6 +250,13 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets `vitals_check_up` of the check `name` to its counted state as a probe sees it.
+    pub fn set_up(&self, name: &str, passing: bool) {
+        self.check_up
+            .with_label_values(&[name])
+            .set(i64::from(passing));
+    }
+
     /// Records how late the app runtime's heartbeat ran.
     pub fn record_lag(&self, lag: Duration) {
         self.runtime_lag.observe(lag.as_secs_f64());
@@ -296,9 +303,16 @@ fn status_label(status: u16, buf: &mut [u8; 3]) -> &str {
     std::str::from_utf8(buf).unwrap_or("000")
 }
 
-/// `/metrics`: Prometheus text from the latest results. Never runs a check.
+/// `/metrics`: Prometheus text from the latest results, as a probe would see them now (a
+/// run past its deadline and a `stale` result count as the failures they are). Never runs a
+/// check.
 pub(crate) fn exposition(metrics: &Metrics, health: &Health, lifecycle: &Lifecycle) -> Reply {
-    let ready = health.latest_verdict().is_some_and(|v| v.is_serving());
+    let entries = health.latest_entries();
+    for entry in &entries {
+        metrics.set_up(&entry.name, entry.outcome.passing);
+    }
+    let ready = entries.len() == health.registry().checks.len()
+        && crate::checks::Verdict::of(&entries).is_serving();
     let text = metrics.render(ready, lifecycle.is_draining(), &health.overdue());
     Reply::new(
         rocket::http::Status::Ok,

@@ -137,17 +137,20 @@ impl Health {
         });
     }
 
-    /// Hands `change` to each subscriber on a task of its own: a slow or panicking subscriber
-    /// delays and breaks nothing (a panic ends only its task).
+    /// Hands `change` to each subscriber on a task of its own, on the subscribers' own thread
+    /// in a service: a slow, blocking or panicking subscriber delays only the other
+    /// subscribers and breaks nothing (a panic ends only its task).
     fn notify(&self, change: Change) {
         for subscriber in &self.events.subscribers {
-            let told = subscriber(change.clone());
+            let (subscriber, change) = (subscriber.clone(), change.clone());
+            // Called on the task too: even making the future may block.
             let told = async move {
-                if AssertUnwindSafe(told).catch_unwind().await.is_err() {
+                let told = AssertUnwindSafe(async move { subscriber(change).await });
+                if told.catch_unwind().await.is_err() {
                     log::warn!(target: "vitals::check", "a change subscriber panicked");
                 }
             };
-            match &self.runs_on {
+            match self.events_runtime() {
                 Some(runtime) => drop(runtime.spawn(told)),
                 None => drop(tokio::spawn(told)),
             }

@@ -8,7 +8,7 @@
 //! (`passing`) and, while they disagree, how many more runs would change it (`held`).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use futures::future::{BoxFuture, Shared};
@@ -21,6 +21,10 @@ pub(crate) const HISTORY_LEN: usize = 60;
 
 /// How far back the page counts a check's changes.
 pub(crate) const CHANGES_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Changes kept for the page's count, however often a check flaps: at one change a second,
+/// an hour's worth.
+pub(crate) const CHANGES_KEPT: usize = 3600;
 
 /// A run in flight, as its callers wait for it.
 pub(crate) type InFlight = Shared<BoxFuture<'static, Arc<RunOutcome>>>;
@@ -51,14 +55,51 @@ pub(crate) struct Transition {
     pub lasted: Duration,
 }
 
+/// The run in flight, as the slot keeps it.
+pub(crate) struct Flight {
+    /// The asking caller's deadline: callers stop waiting at it (plus slack).
+    pub deadline: Instant,
+    pub run: InFlight,
+    /// When the run's task was first polled: its own deadline runs from there, so time spent
+    /// waiting for a thread is never the dependency's. Unset while it waits.
+    pub began: Arc<OnceLock<Instant>>,
+    /// The deadlines this run has missed so far, each counted as a failed run.
+    missed: u32,
+}
+
+impl Flight {
+    pub fn new(deadline: Instant, run: InFlight, began: Arc<OnceLock<Instant>>) -> Flight {
+        Flight {
+            deadline,
+            run,
+            began,
+            missed: 0,
+        }
+    }
+}
+
+/// A failed run the slot counted without the run having ended: a deadline the run in flight
+/// missed, or a timer result that grew older than `max_age`.
+#[derive(Debug)]
+pub(crate) struct Missed {
+    /// What a probe sees now.
+    pub outcome: Arc<RunOutcome>,
+    /// The change of the counted state it made, if any.
+    pub transition: Option<Transition>,
+    /// How many failed runs it counted just now (0: counted before, nothing new).
+    pub counted: u32,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Slot(Mutex<SlotState>);
 
 #[derive(Default)]
 pub(crate) struct SlotState {
     pub latest: Option<(Instant, Arc<RunOutcome>)>,
-    /// The run in flight and its deadline.
-    pub in_flight: Option<(Instant, InFlight)>,
+    /// The run in flight, if any.
+    pub in_flight: Option<Flight>,
+    /// Failed runs counted for the latest result's age (timer mode's `stale`).
+    stale_counted: u32,
     history: VecDeque<Arc<RunOutcome>>,
     /// The counted state (passing or not) and since when; `None` before the first run.
     counted: Option<(bool, SystemTime)>,
@@ -103,7 +144,8 @@ impl Slot {
     }
 
     /// Records a completed run: its outcome gains the counted state after it; the change of
-    /// that state, if the run made one, comes back too.
+    /// that state, if the run made one, comes back too. A run whose missed deadlines were
+    /// counted already ([`miss`](Slot::miss)) is kept, not counted again.
     pub fn complete(
         &self,
         mut outcome: RunOutcome,
@@ -111,45 +153,87 @@ impl Slot {
     ) -> (Arc<RunOutcome>, Option<Transition>) {
         let mut state = self.lock();
         let ok = outcome.status.is_ok();
-        let at = outcome.finished_at;
-        let transition = match state.counted {
-            None => {
-                state.counted = Some((ok, at));
-                None
-            }
-            Some((passing, _)) if passing == ok => {
-                state.streak = 0;
-                None
-            }
-            Some((_, since)) => {
-                state.streak += 1;
-                let needed = if ok {
-                    thresholds.pass_after
-                } else {
-                    thresholds.fail_after
-                };
-                (state.streak >= needed).then(|| {
-                    state.counted = Some((ok, at));
-                    state.streak = 0;
-                    state.changes.push_back(at);
-                    Transition {
-                        passing: ok,
-                        lasted: at.duration_since(since).unwrap_or_default(),
-                    }
-                })
-            }
+        let weight = match state.in_flight.take() {
+            Some(flight) if flight.missed > 0 => 0,
+            _ => 1,
         };
+        let transition = state.count(ok, outcome.finished_at, thresholds, weight);
         (outcome.passing, outcome.held) = state.standing(thresholds, ok);
         let outcome = Arc::new(outcome);
-        if state.history.len() == HISTORY_LEN {
-            state.history.pop_front();
-        }
-        state.history.push_back(outcome.clone());
+        state.keep(outcome.clone());
         state.runs += 1;
         state.runs_ok += u64::from(ok);
         state.latest = Some((Instant::now(), outcome.clone()));
-        state.in_flight = None;
+        state.stale_counted = 0;
         (outcome, transition)
+    }
+
+    /// Counts the deadlines the run in flight has missed by `now` as failed runs, one per
+    /// `timeout` past its own deadline (`timeout` plus `slack` after it began): a run that
+    /// never ends makes the check failing after `fail_after` deadlines, as a failing
+    /// dependency would. `make` words the outcome from how long the run has been going and
+    /// how many deadlines it missed. `None` while no run is past its own deadline.
+    pub fn miss(
+        &self,
+        now: Instant,
+        timeout: Duration,
+        slack: Duration,
+        thresholds: Thresholds,
+        make: impl FnOnce(Duration, u32) -> RunOutcome,
+    ) -> Option<Missed> {
+        let mut state = self.lock();
+        let flight = state.in_flight.as_mut()?;
+        let began = *flight.began.get()?;
+        let over = now.checked_duration_since(began + timeout + slack)?;
+        let due = missed_deadlines(over, timeout);
+        let counted = due.saturating_sub(flight.missed);
+        flight.missed = flight.missed.max(due);
+        let mut outcome = make(now.duration_since(began), due);
+        let transition = state.count(false, outcome.finished_at, thresholds, counted);
+        (outcome.passing, outcome.held) = state.standing(thresholds, false);
+        let outcome = Arc::new(outcome);
+        if counted > 0 {
+            state.keep(outcome.clone());
+            state.latest = Some((Instant::now(), outcome.clone()));
+        }
+        Some(Missed {
+            outcome,
+            transition,
+            counted,
+        })
+    }
+
+    /// Counts a timer result older than `max_age` as failed runs, one per `max_age` of age,
+    /// so `stale` is counted, told and shown like any failure. `make` words the outcome from
+    /// the latest result and its age. `None` while the latest result is young enough (or
+    /// there is none).
+    pub fn stale(
+        &self,
+        max_age: Duration,
+        thresholds: Thresholds,
+        make: impl FnOnce(&RunOutcome, Duration) -> RunOutcome,
+    ) -> Option<Missed> {
+        let mut state = self.lock();
+        let (at, latest) = state.latest.clone()?;
+        let age = at.elapsed();
+        if age <= max_age {
+            return None;
+        }
+        let due = missed_deadlines(age - max_age, max_age);
+        let counted = due.saturating_sub(state.stale_counted);
+        state.stale_counted = state.stale_counted.max(due);
+        let mut outcome = make(&latest, age);
+        let transition = state.count(false, outcome.finished_at, thresholds, counted);
+        (outcome.passing, outcome.held) = state.standing(thresholds, false);
+        let outcome = Arc::new(outcome);
+        if counted > 0 {
+            state.keep(outcome.clone());
+        }
+        Some(Missed {
+            outcome,
+            transition,
+            counted,
+        })
     }
 
     /// Completed runs so far.
@@ -170,14 +254,7 @@ impl Slot {
     /// Its history for the page.
     pub fn history(&self) -> History {
         let mut state = self.lock();
-        let now = SystemTime::now();
-        while state
-            .changes
-            .front()
-            .is_some_and(|at| now.duration_since(*at).unwrap_or_default() > CHANGES_WINDOW)
-        {
-            state.changes.pop_front();
-        }
+        state.forget_old_changes();
         History {
             changed_at: state.counted.map(|(_, since)| since),
             changes_last_hour: state.changes.len(),
@@ -188,7 +265,77 @@ impl Slot {
     }
 }
 
+/// How many deadlines of `every` fit in `over` past the first one: 1 at the first.
+fn missed_deadlines(over: Duration, every: Duration) -> u32 {
+    let every = every.as_nanos().max(1);
+    u32::try_from(1 + over.as_nanos() / every).unwrap_or(u32::MAX)
+}
+
 impl SlotState {
+    /// Counts `weight` runs whose own result was `ok` (or not) finished at `at` against the
+    /// counted state; the change they make, if any.
+    fn count(
+        &mut self,
+        ok: bool,
+        at: SystemTime,
+        thresholds: Thresholds,
+        weight: u32,
+    ) -> Option<Transition> {
+        if weight == 0 {
+            return None;
+        }
+        match self.counted {
+            None => {
+                self.counted = Some((ok, at));
+                None
+            }
+            Some((passing, _)) if passing == ok => {
+                self.streak = 0;
+                None
+            }
+            Some((_, since)) => {
+                self.streak = self.streak.saturating_add(weight);
+                let needed = if ok {
+                    thresholds.pass_after
+                } else {
+                    thresholds.fail_after
+                };
+                (self.streak >= needed).then(|| {
+                    self.counted = Some((ok, at));
+                    self.streak = 0;
+                    self.changes.push_back(at);
+                    // Pruned here too: nobody may ever open the page.
+                    self.forget_old_changes();
+                    Transition {
+                        passing: ok,
+                        lasted: at.duration_since(since).unwrap_or_default(),
+                    }
+                })
+            }
+        }
+    }
+
+    /// Keeps `outcome` among the recent runs.
+    fn keep(&mut self, outcome: Arc<RunOutcome>) {
+        if self.history.len() == HISTORY_LEN {
+            self.history.pop_front();
+        }
+        self.history.push_back(outcome);
+    }
+
+    /// Drops the changes older than [`CHANGES_WINDOW`], and any beyond [`CHANGES_KEPT`].
+    fn forget_old_changes(&mut self) {
+        let now = SystemTime::now();
+        while self
+            .changes
+            .front()
+            .is_some_and(|at| now.duration_since(*at).unwrap_or_default() > CHANGES_WINDOW)
+            || self.changes.len() > CHANGES_KEPT
+        {
+            self.changes.pop_front();
+        }
+    }
+
     /// The counted state, and, while a run whose own result was `ok` disagrees with it, how
     /// many more such runs would change it.
     fn standing(&self, thresholds: Thresholds, ok: bool) -> (bool, Option<u32>) {

@@ -1,8 +1,11 @@
-//! The timer mode (`health.interval_ms`): each check runs on a jittered timer and probes answer
-//! from the latest result; the timers stop when the drain begins.
+//! The timer mode (`health.interval_ms`): each check runs on a fixed-rate, jittered timer and
+//! probes answer from the latest result; the timers stop when the drain begins or Rocket
+//! shuts down.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::engine::{Health, BACKSTOP, CALLER_SLACK};
 
@@ -27,24 +30,37 @@ impl Health {
         self.timer
     }
 
-    /// Starts one timer per check on the engine's runtime: each runs its check every interval
-    /// (jittered by up to a tenth either way, so a fleet does not check in lockstep) until
-    /// `stop` says so (the drain). Does nothing outside timer mode.
+    /// Starts one timer per check on the engine's runtime: each runs its check at once, then
+    /// at a fixed rate of one run per interval, counted from a start jittered by up to a tenth
+    /// either way (so a fleet does not check in lockstep), whatever each run takes: results
+    /// are never more than an interval plus a deadline apart. Runs until `stop` says so (the
+    /// drain) or [`halt`](Health::halt) (Rocket shut down). Does nothing outside timer mode.
     pub fn start_timers(&self, stop: Arc<dyn Fn() -> bool + Send + Sync>) {
         let Some(timer) = self.timer else {
             return;
         };
         for index in 0..self.slots.len() {
             let (health, stop) = (self.clone(), stop.clone());
+            let mut halted = self.halt.subscribe();
             let ticking = async move {
-                let mut jitter = Jitter::seeded(index);
+                let phase = Jitter::seeded(index).around(timer.interval);
+                let mut ticks = tokio::time::interval_at(Instant::now() + phase, timer.interval);
+                // A run longer than the interval skips ticks rather than bunching them.
+                ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
                 loop {
                     if stop() {
                         log::info!(target: "vitals::check", "check timers stopped: draining");
                         return;
                     }
+                    if *halted.borrow() {
+                        log::debug!(target: "vitals::check", "check timers stopped: shut down");
+                        return;
+                    }
                     health.run_now(index).await;
-                    tokio::time::sleep(jitter.around(timer.interval)).await;
+                    tokio::select! {
+                        _ = ticks.tick() => {}
+                        _ = halted.changed() => {}
+                    }
                 }
             };
             match &self.runs_on {
@@ -54,20 +70,33 @@ impl Health {
         }
     }
 
-    /// Runs the check at `index` now (or joins its run in flight) and waits for it, bounded.
+    /// [`run_now`](Health::run_now), for the engine's tests.
+    #[cfg(test)]
+    pub(super) async fn run_now_for_tests(&self, index: usize) {
+        self.run_now(index).await
+    }
+
+    /// Runs the check at `index` now (or joins its run in flight) and waits for it, bounded;
+    /// a run past its deadline has that deadline counted as missed.
     async fn run_now(&self, index: usize) {
         let (deadline, run) = {
             let mut state = self.slots[index].lock();
             match &state.in_flight {
-                Some(in_flight) => in_flight.clone(),
+                Some(flight) => (flight.deadline, flight.run.clone()),
                 None => {
-                    let in_flight = self.start(index);
-                    state.in_flight = Some(in_flight.clone());
-                    in_flight
+                    let flight = self.start(index);
+                    let joined = (flight.deadline, flight.run.clone());
+                    state.in_flight = Some(flight);
+                    joined
                 }
             }
         };
-        let _ = tokio::time::timeout_at(deadline + BACKSTOP + CALLER_SLACK, run).await;
+        if tokio::time::timeout_at(deadline + BACKSTOP + CALLER_SLACK, run)
+            .await
+            .is_err()
+        {
+            self.unfinished(index);
+        }
     }
 }
 

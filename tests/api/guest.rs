@@ -212,7 +212,7 @@ async fn a_check_that_blocks_its_thread_holds_neither_liveness_nor_readiness() {
         .await
         .unwrap();
     assert_eq!(status, 503);
-    assert!(body.contains("the check is still running"), "{body}");
+    assert!(body.contains("the run is still going"), "{body}");
     assert!(asked.elapsed() < Duration::from_millis(800));
 
     // The gauge shows the overdue run.
@@ -258,8 +258,20 @@ impl Process {
         envs: &[(&str, String)],
         live: &str,
     ) -> Process {
+        Process::start_as(tokio::process::Command::new(program), dir, envs, live).await
+    }
+
+    /// Starts `command` (a program, or a program under a wrapper like `taskset`) in `dir`
+    /// with `envs` and waits until `live` answers 200.
+    async fn start_as(
+        mut command: tokio::process::Command,
+        dir: &std::path::Path,
+        envs: &[(&str, String)],
+        live: &str,
+    ) -> Process {
+        let program = std::path::PathBuf::from(command.as_std().get_program());
         let port = closed_port().await;
-        let child = tokio::process::Command::new(program)
+        let child = command
             .current_dir(dir)
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_CLI_COLORS", "false")
@@ -506,4 +518,70 @@ async fn the_service_runs_from_any_directory_on_its_built_in_defaults() {
     assert!(body.contains(r#""redis":{"status":"ok""#), "{body}");
     server.terminate();
     assert!(server.exit().await.0.success());
+}
+
+/// The isolation promise on one CPU: a host app pinned to CPU 0 whose non-critical check
+/// blocks its thread for 3 s (and whose change subscriber blocks for 2 s) keeps its critical
+/// checks `ok` and readiness 200 `degraded` all along, and `/metrics` says so too.
+#[tokio::test]
+async fn on_one_cpu_a_blocking_check_and_subscriber_leave_the_others_ok() {
+    let dir = std::env::current_dir().unwrap();
+    let marker = std::env::temp_dir().join(format!("vitals-nfs-hangs-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let mut command = tokio::process::Command::new("taskset");
+    command.arg("-c").arg("0").arg(example("pinned"));
+    let envs = [
+        ("BLOCK_MARKER", marker.display().to_string()),
+        (
+            "ROCKET_HEALTH",
+            "{checks={nfs={critical=false}}}".to_owned(),
+        ),
+    ];
+    let app = Process::start_as(command, &dir, &envs, "/health/live").await;
+    let pid = app.child.id().expect("running");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l == "Cpus_allowed_list:\t0"),
+        "not pinned to one CPU: {status}"
+    );
+    let (code, body) = app.get("/health/ready").await.unwrap();
+    assert_eq!(
+        (code, body.split(',').next().unwrap()),
+        (200, r#"{"status":"ready""#)
+    );
+
+    std::fs::write(&marker, b"").unwrap();
+    // Watch readiness through the block: never a 503, never a critical check failing.
+    let watched = Instant::now();
+    let mut degraded = 0;
+    while watched.elapsed() < Duration::from_millis(4500) {
+        let (code, body) = app.get("/health/ready").await.unwrap();
+        assert_eq!(code, 200, "{body}");
+        for critical in ["orders_db", "cache"] {
+            let ok = format!(r#""{critical}":{{"status":"ok""#);
+            assert!(body.contains(&ok), "{critical} is not ok: {body}");
+        }
+        if body.starts_with(r#"{"status":"degraded""#) {
+            degraded += 1;
+            let metrics = app.raw("/metrics").await;
+            assert!(metrics.contains("\nvitals_ready 1\n"), "{metrics}");
+            assert!(
+                metrics.contains(r#"vitals_check_up{check="orders_db"} 1"#),
+                "{metrics}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(degraded > 0, "the blocked check never showed");
+    std::fs::remove_file(&marker).unwrap();
+    let recovered = eventually(Duration::from_secs(10), || async {
+        app.get("/health/ready")
+            .await
+            .is_some_and(|(_, b)| b.starts_with(r#"{"status":"ready""#))
+    })
+    .await;
+    assert!(recovered, "readiness never came back to ready");
+    app.terminate();
+    let (exit, _) = app.exit().await;
+    assert!(exit.success(), "{exit:?}");
 }

@@ -7,17 +7,19 @@
 //! completes its own slot, logs its line and hands its outcome to the [`Recorder`] (metrics):
 //! callers only wait for it, and one that gives up loses nothing.
 //!
-//! In a running service every run is spawned on [`checks_runtime`], a runtime of vitals' own
-//! that is neither the app's workers nor the health listener's thread and is never shut down:
-//! a check that blocks its thread cannot stall liveness, and a connection a check opens (in a
-//! host's own pool, say) stays served until the process exits. Each caller bounds its own
-//! wait by the run's deadline plus [`BACKSTOP`] and [`CALLER_SLACK`], so no answer waits on a
-//! check that ignores its deadline; such a run stays the one in flight (no second run starts
-//! beside it) and shows as overdue until it ends.
+//! In a running service ([`Health::isolated`]) each check's runs happen on a thread of its own
+//! (a [`Lane`]), and subscribers on another: neither the app's workers, nor the health
+//! listener's thread, nor each other's. A check that blocks its thread stalls only itself, on
+//! one CPU too. Each caller bounds its own wait by the run's deadline plus [`BACKSTOP`] and
+//! [`CALLER_SLACK`], so no answer waits on a check that ignores its deadline; such a run stays
+//! the one in flight (no second run starts beside it), shows as overdue, and each deadline it
+//! misses counts as a failed run ([`Slot::miss`]), so a wedged check is failing after
+//! `fail_after` deadlines. A run's own deadline starts when its task first runs: time spent
+//! waiting for a thread is never counted against the dependency.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use futures::future::{join_all, FutureExt};
@@ -27,10 +29,11 @@ use tokio::time::Instant;
 mod runtime;
 
 pub(crate) use runtime::checks_runtime;
+use runtime::Lane;
 
 use super::events::Events;
 use super::registry::{Registered, Registry};
-use super::slot::{History, InFlight, Slot};
+use super::slot::{Flight, History, InFlight, Missed, Slot};
 use super::timer::Timer;
 use super::{Check, Entry, Failure, Reason, Report, Run, RunOutcome, RunStatus, Verdict};
 use crate::redact::Sanitiser;
@@ -60,8 +63,20 @@ pub(crate) struct Health {
     pub(super) events: Arc<Events>,
     started: Arc<AtomicBool>,
     booted_at: SystemTime,
-    /// Where runs are spawned; the asking request's runtime when `None`.
+    /// Where timers (and runs without a lane) are spawned; the asking request's runtime
+    /// when `None`.
     pub(super) runs_on: Option<Handle>,
+    /// A thread per check and one for subscribers, when isolated.
+    lanes: Arc<Lanes>,
+    /// Set once the timers must stop (Rocket shut down).
+    pub(super) halt: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// The threads of an isolated engine: the check at index `i` runs on `checks[i]`.
+#[derive(Debug, Default)]
+struct Lanes {
+    checks: Vec<Option<Lane>>,
+    events: Option<Lane>,
 }
 
 impl std::fmt::Debug for Health {
@@ -88,11 +103,43 @@ impl Health {
             started: Arc::new(AtomicBool::new(false)),
             booted_at: SystemTime::now(),
             runs_on: None,
+            lanes: Arc::default(),
+            halt: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 
-    /// Spawns every run on `runtime` (in a service, [`checks_runtime`]) instead of the asking
-    /// request's runtime.
+    /// Gives each check a thread of its own for its runs, and the subscribers one more, all
+    /// beside `runtime` (in a service, [`checks_runtime`]), which runs the timers: the running
+    /// service's way (see the module's documentation).
+    pub fn isolated(mut self, runtime: Option<Handle>) -> Health {
+        self.runs_on = runtime;
+        self.lanes = Arc::new(Lanes {
+            checks: self
+                .slots
+                .iter()
+                .map(|_| Lane::new("vitals-check"))
+                .collect(),
+            events: Lane::new("vitals-events"),
+        });
+        self
+    }
+
+    /// Where the subscribers' tasks go: their lane, else the shared runtime.
+    pub(super) fn events_runtime(&self) -> Option<&Handle> {
+        match &self.lanes.events {
+            Some(lane) => Some(lane.handle()),
+            None => self.runs_on.as_ref(),
+        }
+    }
+
+    /// Stops the timers for good (Rocket shut down): their runs end, and with the last
+    /// clone of the engine go its lanes and pools.
+    pub fn halt(&self) {
+        self.halt.send_replace(true);
+    }
+
+    /// Spawns every run on `runtime` instead of the asking request's runtime, no lanes.
+    #[cfg(test)]
     pub fn spawning_on(mut self, runtime: Option<Handle>) -> Health {
         self.runs_on = runtime;
         self
@@ -109,7 +156,7 @@ impl Health {
                 slot.lock()
                     .in_flight
                     .as_ref()
-                    .is_some_and(|(deadline, _)| now > *deadline + BACKSTOP)
+                    .is_some_and(|flight| now > flight.deadline + BACKSTOP)
             })
             .map(|(_, check)| check.name.clone())
             .collect()
@@ -135,22 +182,74 @@ impl Health {
         self.slots[index].history()
     }
 
-    /// The latest result of each check that has run, without running anything.
+    /// What a probe would see of each check that has run, without running anything: the
+    /// latest result, or, for a run past its deadline or a timer result past `max_age`, that
+    /// failure, counted ([`Health::now`]).
     pub fn latest_entries(&self) -> Vec<Entry> {
         (0..self.slots.len())
-            .filter_map(|index| {
-                // Only the latest result: `history` would copy the whole run list.
-                let outcome = self.slots[index].lock().latest.as_ref()?.1.clone();
-                Some(self.entry(index, outcome))
-            })
+            .filter_map(|index| Some(self.entry(index, self.now(index)?)))
             .collect()
     }
 
-    /// The verdict of every check's latest result, without running anything; `None` until
-    /// each check has run once.
+    /// The verdict a probe would get now, without running anything; `None` until each check
+    /// has run once.
+    #[cfg(test)]
     pub fn latest_verdict(&self) -> Option<Verdict> {
         let entries = self.latest_entries();
         (entries.len() == self.slots.len()).then(|| Verdict::of(&entries))
+    }
+
+    /// What a probe would see of the check at `index` now without running it: its missed
+    /// deadlines or its staleness counted and told first. `None` before its first result.
+    pub fn now(&self, index: usize) -> Option<Arc<RunOutcome>> {
+        if let Some(missed) = self.count_missed(index) {
+            return Some(missed);
+        }
+        if let Some(stale) = self.count_stale(index) {
+            return Some(stale);
+        }
+        // Only the latest result: `history` would copy the whole run list.
+        Some(self.slots[index].lock().latest.as_ref()?.1.clone())
+    }
+
+    /// Counts the deadlines the check's run in flight has missed (see [`Slot::miss`]) and
+    /// tells of them like of any run: log line, metrics, change. What a probe sees of it;
+    /// `None` while no run is past its own deadline.
+    fn count_missed(&self, index: usize) -> Option<Arc<RunOutcome>> {
+        let check = &self.registry.checks[index];
+        let timeout = check.timeout;
+        let missed = self.slots[index].miss(
+            Instant::now(),
+            timeout,
+            BACKSTOP,
+            check.thresholds,
+            |going, deadlines| overdue(timeout, going, deadlines, check.thresholds),
+        )?;
+        Some(self.told(index, missed))
+    }
+
+    /// Counts a timer result older than `max_age` as failed runs (see [`Slot::stale`]), told
+    /// like any run. `None` outside timer mode or while the result is young enough.
+    fn count_stale(&self, index: usize) -> Option<Arc<RunOutcome>> {
+        let timer = self.timer?;
+        let check = &self.registry.checks[index];
+        let missed = self.slots[index].stale(timer.max_age, check.thresholds, |latest, age| {
+            stale(latest, age, timer.max_age)
+        })?;
+        Some(self.told(index, missed))
+    }
+
+    /// Logs, records and tells a failure counted without a run ending, if it counted now.
+    fn told(&self, index: usize, missed: Missed) -> Arc<RunOutcome> {
+        if missed.counted > 0 {
+            let name = &self.registry.checks[index].name;
+            log_run(name, &missed.outcome);
+            (self.recorder)(name, &missed.outcome, missed.transition.is_some());
+            if let Some(transition) = missed.transition {
+                self.tell(index, transition);
+            }
+        }
+        missed.outcome
     }
 
     /// Evaluates every check.
@@ -191,70 +290,85 @@ impl Health {
     /// the run's deadline plus the backstop and [`CALLER_SLACK`]. In timer mode, the latest
     /// result (or `stale`) once there is one.
     async fn outcome(&self, index: usize) -> Arc<RunOutcome> {
+        if self.timer.is_some() {
+            if let Some(now) = self.now(index) {
+                return now;
+            }
+        }
         let slot = &self.slots[index];
         let (deadline, run) = {
             let mut state = slot.lock();
-            match (&state.latest, &state.in_flight, self.timer) {
-                (Some((at, outcome)), _, Some(timer)) => {
-                    return match at.elapsed() <= timer.max_age {
-                        true => outcome.clone(),
-                        false => Arc::new(stale(outcome, at.elapsed(), timer.max_age)),
-                    };
-                }
-                (Some((at, outcome)), _, None) if at.elapsed() < self.cache_for => {
+            match (&state.latest, &state.in_flight) {
+                (Some((at, outcome)), None) if at.elapsed() < self.cache_for => {
                     return outcome.clone();
                 }
-                (_, Some(in_flight), _) => in_flight.clone(),
+                (_, Some(flight)) => (flight.deadline, flight.run.clone()),
                 _ => {
-                    let in_flight = self.start(index);
-                    state.in_flight = Some(in_flight.clone());
-                    in_flight
+                    let flight = self.start(index);
+                    let joined = (flight.deadline, flight.run.clone());
+                    state.in_flight = Some(flight);
+                    joined
                 }
             }
         };
         match tokio::time::timeout_at(deadline + BACKSTOP + CALLER_SLACK, run).await {
             Ok(outcome) => outcome,
-            // The run's own task could not end it (its thread is blocked): it stays in flight,
-            // so no second run starts beside it, and this caller answers without it.
-            Err(_) => {
-                let check = &self.registry.checks[index];
-                let timeout = check.timeout;
-                Arc::new(RunOutcome {
-                    status: RunStatus::Timeout,
-                    duration_ms: timeout.as_millis() as f64,
-                    reason: Some(Reason::Timeout),
-                    error: Some(format!(
-                        "no answer within {} ms (the check is still running)",
-                        timeout.as_millis()
-                    )),
-                    busy_pool: false,
-                    certificate_expires: None,
-                    // Held as counted: the stuck run has not ended, so it has not counted.
-                    passing: slot.passing() && check.thresholds.fail_after > 1,
-                    held: None,
-                    finished_at: SystemTime::now(),
-                })
-            }
+            // The run's own task could not end it (its thread is blocked, or it has not had
+            // one yet): it stays in flight, so no second run starts beside it, and this
+            // caller answers without it.
+            Err(_) => self.unfinished(index),
         }
+    }
+
+    /// What a caller that stopped waiting answers for the check at `index`: the missed
+    /// deadline, counted, when the run is past its own; else a timeout that is not the
+    /// dependency's (the run waited for its thread), which counts nothing.
+    pub(super) fn unfinished(&self, index: usize) -> Arc<RunOutcome> {
+        if let Some(missed) = self.count_missed(index) {
+            return missed;
+        }
+        let slot = &self.slots[index];
+        let timeout = self.registry.checks[index].timeout;
+        let (passing, held) = (slot.passing(), None);
+        Arc::new(RunOutcome {
+            status: RunStatus::Timeout,
+            duration_ms: timeout.as_millis() as f64,
+            reason: Some(Reason::Timeout),
+            error: Some(format!(
+                "no answer within {} ms: the run waited for a thread and is still going \
+                 (not counted against the check)",
+                timeout.as_millis()
+            )),
+            busy_pool: false,
+            certificate_expires: None,
+            passing,
+            held,
+            finished_at: SystemTime::now(),
+        })
     }
 
     /// Spawns one run of the check at `index`. The task records the run wherever it is kept;
     /// the returned future only waits for it.
-    pub(super) fn start(&self, index: usize) -> (Instant, InFlight) {
+    pub(super) fn start(&self, index: usize) -> Flight {
         let Registered { check, timeout, .. } = &self.registry.checks[index];
         let (check, timeout) = (check.clone(), *timeout);
-        // The deadline runs from the request that asked, not from when the task first runs:
-        // on a busy runtime a spawned task can wait its turn for milliseconds.
-        let started = Instant::now();
-        let deadline = started + timeout;
+        // Callers wait from the request that asked; the run's own deadline starts when its
+        // task first runs, so waiting for a thread is never the dependency's failure.
+        let asked = Instant::now();
+        let began = Arc::new(OnceLock::new());
         let mut completion = Completion {
             health: self.clone(),
             index,
-            started,
+            started: asked,
             done: false,
         };
         let sanitiser = self.sanitiser.clone();
+        let beginning = began.clone();
         let task = async move {
+            let started = Instant::now();
+            let _ = beginning.set(started);
+            completion.started = started;
+            let deadline = started + timeout;
             let run = Run::new(deadline);
             // A panicking check is a failed run, not a slot stuck "in flight".
             let checked = AssertUnwindSafe(check.run(&run)).catch_unwind();
@@ -262,7 +376,10 @@ impl Health {
                 // A check that blocked its thread past the deadline answered too late to count.
                 Ok(_) if Instant::now() > deadline + BACKSTOP => Err(Failure::timeout()),
                 Ok(Ok(result)) => result,
-                Ok(Err(_)) => Err(Failure::error("the check panicked")),
+                Ok(Err(payload)) => Err(Failure::error(format!(
+                    "the check panicked: {}",
+                    panic_text(&*payload)
+                ))),
                 Err(_) => Err(Failure::timeout()),
             };
             let mut outcome = outcome(
@@ -275,16 +392,20 @@ impl Health {
             outcome.certificate_expires = run.certificate_expiry();
             completion.complete(outcome)
         };
-        let task = match &self.runs_on {
-            Some(runtime) => runtime.spawn(task),
-            None => tokio::spawn(task),
+        let lane = self.lanes.checks.get(index).and_then(Option::as_ref);
+        let task = match (lane, &self.runs_on) {
+            (Some(lane), _) => lane.handle().spawn(task),
+            (None, Some(runtime)) => runtime.spawn(task),
+            (None, None) => tokio::spawn(task),
         };
-        let in_flight = async move {
+        let in_flight: InFlight = async move {
             // A cancelled task has completed its slot already (see `Completion`).
             task.await
                 .unwrap_or_else(|e| Arc::new(cancelled(format!("the check run ended: {e}"))))
-        };
-        (deadline, in_flight.boxed().shared())
+        }
+        .boxed()
+        .shared();
+        Flight::new(asked + timeout, in_flight, began)
     }
 }
 
@@ -326,6 +447,41 @@ impl Drop for Completion {
     }
 }
 
+/// What a probe sees of a check whose run has been `going` past its deadline (`deadlines`
+/// of them missed, each counted as a failed run).
+fn overdue(
+    timeout: Duration,
+    going: Duration,
+    deadlines: u32,
+    thresholds: super::slot::Thresholds,
+) -> RunOutcome {
+    let counted = match deadlines.min(thresholds.fail_after) {
+        n if thresholds.fail_after > 1 => {
+            format!(
+                "; counted as {n} of the {} failed runs",
+                thresholds.fail_after
+            )
+        }
+        _ => String::new(),
+    };
+    RunOutcome {
+        status: RunStatus::Timeout,
+        duration_ms: (going.as_secs_f64() * 1e6).round() / 1e3,
+        reason: Some(Reason::Timeout),
+        error: Some(format!(
+            "no answer within {} ms (the run is still going after {} ms{counted})",
+            timeout.as_millis(),
+            going.as_millis()
+        )),
+        busy_pool: false,
+        certificate_expires: None,
+        // Set by the slot, which knows the counted state.
+        passing: false,
+        held: None,
+        finished_at: SystemTime::now(),
+    }
+}
+
 /// What a probe sees of a check whose latest result is older than `max_age` (timer mode):
 /// failing, reason `stale`, whatever that result said.
 fn stale(latest: &RunOutcome, age: Duration, max_age: Duration) -> RunOutcome {
@@ -345,6 +501,19 @@ fn stale(latest: &RunOutcome, age: Duration, max_age: Duration) -> RunOutcome {
         held: None,
         finished_at: latest.finished_at,
     }
+}
+
+/// A panic's message as a failure's text (sanitised, and so bounded, with the rest of it).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(text), _) => text,
+        (_, Some(text)) => text.as_str(),
+        _ => "a panic with a non-text payload",
+    };
+    message.to_owned()
 }
 
 /// The outcome of a run that never finished.
@@ -390,7 +559,10 @@ pub async fn check_once<C: Check + ?Sized>(check: &C, timeout: Duration) -> Resu
     let checked = AssertUnwindSafe(check.run(&run)).catch_unwind();
     match tokio::time::timeout_at(deadline + BACKSTOP, checked).await {
         Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(Failure::error("the check panicked")),
+        Ok(Err(payload)) => Err(Failure::error(format!(
+            "the check panicked: {}",
+            panic_text(&*payload)
+        ))),
         Err(_) => Err(Failure::timeout()),
     }
 }

@@ -1,14 +1,64 @@
-//! The runtime check runs are spawned on in a running service: vitals' own, made on first
-//! use, never shut down, and a polite neighbour of the app's threads.
+//! Where check runs happen in a running service, away from the app's threads: a thread of
+//! its own per check (a [`Lane`]), one for `on_change` subscribers, and vitals' shared runtime
+//! for the timers. All are polite neighbours of the app's threads.
+//!
+//! A lane per check is what makes a check that blocks its thread (a synchronous call in async
+//! code, a hard NFS mount) harmless to the others on any number of CPUs: it blocks only its
+//! own lane, whose deadlines the callers count as missed ([`super::Health`]). Each lane is a
+//! current-thread runtime parked in `block_on` until its engine is dropped, so the I/O of the
+//! connections its check opened stays driven as long as anything can use them.
 
 use std::sync::OnceLock;
 
 use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 
-/// Worker threads of [`checks_runtime`]: two, so one check that blocks a thread leaves the
-/// others running, but never more than the CPUs the process may use (its affinity and cgroup
-/// quota): on one CPU a second worker only competes with the app's for it (the benchmark:
-/// readiness at 1.43x liveness's CPU per request with two there, 1.34x with one).
+/// A thread of its own running a current-thread runtime, until the lane is dropped.
+pub(crate) struct Lane {
+    handle: Handle,
+    _stop: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lane")
+    }
+}
+
+impl Lane {
+    /// A lane on a new thread named `name`; `None` (logged) when the system refuses one, and
+    /// then the caller falls back to the shared runtime.
+    pub fn new(name: &str) -> Option<Lane> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| log::error!(target: "vitals::check", "no runtime for {name}: {e}"))
+            .ok()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                yield_to_the_app();
+                // Ends when the sender is dropped: the tasks left are cancelled then.
+                let _ = runtime.block_on(stopped);
+            })
+            .map_err(|e| log::error!(target: "vitals::check", "no thread for {name}: {e}"))
+            .ok()?;
+        Some(Lane {
+            handle,
+            _stop: stop,
+        })
+    }
+
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+/// Worker threads of [`checks_runtime`] (the timers, and runs when lanes are not used): never
+/// more than two, nor than the CPUs the process may use (its affinity and cgroup quota): on
+/// one CPU a second worker only competes with the app's for it.
 fn check_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
@@ -34,10 +84,9 @@ fn yield_to_the_app() {
     }
 }
 
-/// The runtime check runs are spawned on in a running service, made on first use. It is
-/// never shut down: a connection a check opened may be reused by a host's handlers until the
-/// process ends, and its I/O is driven here. `None` when it cannot be made (then runs are
-/// spawned on the asking request's runtime, as the engine's tests do).
+/// vitals' shared runtime in a running service, made on first use: the timers run here. It is
+/// never shut down. `None` when it cannot be made (then tasks are spawned on the asking
+/// request's runtime, as the engine's tests do).
 pub(crate) fn checks_runtime() -> Option<Handle> {
     static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
     RUNTIME
@@ -75,5 +124,33 @@ mod tests {
         assert_eq!(policy, libc::SCHED_BATCH);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(runtime.metrics().num_workers(), cpus.min(2));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lane_runs_on_a_thread_of_its_own_until_dropped() {
+        let lane = Lane::new("vitals-check").expect("a lane");
+        let asking = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let name = asking.block_on(async {
+            lane.handle()
+                .spawn(async { std::thread::current().name().map(str::to_owned) })
+                .await
+                .unwrap()
+        });
+        assert_eq!(name.as_deref(), Some("vitals-check"));
+        let handle = lane.handle().clone();
+        drop(lane);
+        // Once its thread has left `block_on`, the runtime refuses or cancels new work.
+        let after = asking.block_on(async {
+            loop {
+                match handle.spawn(async {}).await {
+                    Ok(()) => tokio::task::yield_now().await,
+                    Err(e) => break e,
+                }
+            }
+        });
+        assert!(after.is_cancelled());
     }
 }

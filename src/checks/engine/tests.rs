@@ -226,19 +226,22 @@ fn a_check_that_blocks_its_thread_is_answered_by_the_deadline_and_runs_once() {
         assert_eq!(first.status, RunStatus::Timeout);
         assert!(took < Duration::from_millis(300), "answered after {took:?}");
         assert_eq!(health.overdue().len(), 1, "the stuck run is overdue");
+        // Its missed deadline counted as a failed run, the first one setting the state.
+        assert_eq!(recorded.load(Ordering::SeqCst), 1);
+        assert!(!first.passing);
         // A second caller joins the stuck run: still one run, still a timeout.
         let again = health.evaluate_all().await;
         assert_eq!(again.entries[0].outcome.status, RunStatus::Timeout);
-        assert_eq!(recorded.load(Ordering::SeqCst), 0);
     });
+    assert_eq!(health.history(0).runs, 0, "the run has not ended");
     // When it does end, it ended too late to count as ok.
     checks.block_on(async {
-        while recorded.load(Ordering::SeqCst) == 0 {
+        while health.history(0).runs == 0 {
             tokio::task::yield_now().await;
         }
     });
     let history = health.history(0);
-    assert_eq!(history.recent[0].status, RunStatus::Timeout);
+    assert_eq!(history.recent.last().unwrap().status, RunStatus::Timeout);
     assert!(health.overdue().is_empty());
 }
 
@@ -251,7 +254,7 @@ async fn check_once_reports_a_panic_and_a_deadline() {
         Ok::<(), String>(())
     });
     let failed = check_once(&panics, Duration::from_millis(10)).await;
-    assert_eq!(failed.unwrap_err().text(), "the check panicked");
+    assert_eq!(failed.unwrap_err().text(), "the check panicked: boom");
     let (_, slow) = counting(Duration::from_secs(10), true);
     let failed = check_once(&*slow, Duration::from_millis(10)).await;
     assert_eq!(failed.unwrap_err().reason(), Reason::Timeout);
@@ -423,4 +426,214 @@ async fn only_a_full_passing_evaluation_completes_startup() {
     assert!(!health.is_started());
     health.evaluate_all().await;
     assert!(health.is_started());
+}
+
+/// A check whose first run passes and whose later runs block their thread for `block`.
+fn passes_then_blocks(block: Duration) -> Arc<dyn Check> {
+    let next = Arc::new(AtomicUsize::new(0));
+    Arc::new(FnCheck(move || {
+        let run = next.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if run > 0 {
+                std::thread::sleep(block);
+            }
+            Ok::<(), String>(())
+        }
+    }))
+}
+
+#[test]
+fn a_wedged_check_is_failing_after_fail_after_missed_deadlines_and_says_why() {
+    let three = Thresholds {
+        fail_after: 3,
+        pass_after: 1,
+    };
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let log = heard.clone();
+    let listening: Subscriber = Arc::new(move |change: Change| {
+        let log = log.clone();
+        Box::pin(async move { log.lock().unwrap().push((change.check, change.to)) })
+    });
+    let check = passes_then_blocks(Duration::from_millis(900));
+    let (health, _) = engine_with(vec![("x", check)], 0, three);
+    let health = health.isolated(None).telling(vec![listening]);
+    let asking = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    asking.block_on(async {
+        assert_eq!(health.evaluate_all().await.verdict, Verdict::Ready);
+        let first = health.evaluate_all().await;
+        let o = &first.entries[0].outcome;
+        // One deadline missed: held passing, two runs left, and the text says so.
+        assert_eq!(
+            (o.status, o.passing, o.held),
+            (RunStatus::Timeout, true, Some(2))
+        );
+        assert!(
+            o.error
+                .as_deref()
+                .unwrap()
+                .contains("counted as 1 of the 3"),
+            "{:?}",
+            o.error
+        );
+        let asked = std::time::Instant::now();
+        // Each later caller sees the deadlines missed so far, until the third.
+        let failing = loop {
+            let report = health.evaluate_all().await;
+            if !report.entries[0].outcome.passing {
+                break report;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert!(
+            asked.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert_eq!(failing.verdict, Verdict::Unavailable);
+        let o = &failing.entries[0].outcome;
+        assert!(
+            o.error
+                .as_deref()
+                .unwrap()
+                .contains("counted as 3 of the 3"),
+            "{:?}",
+            o.error
+        );
+        // Metrics and the page read it the same way, without running anything.
+        assert_eq!(health.latest_verdict(), Some(Verdict::Unavailable));
+        // The subscribers heard of it as of any change.
+        while heard.lock().unwrap().len() < 2 {
+            tokio::task::yield_now().await;
+        }
+    });
+    assert_eq!(
+        heard.lock().unwrap()[..2],
+        [(Some("x".to_owned()), "failing"), (None, "unavailable")]
+    );
+}
+
+#[test]
+fn time_spent_waiting_for_a_thread_is_not_the_dependencys_failure() {
+    let (runs, check) = counting(Duration::from_millis(1), true);
+    let (health, _) = engine(vec![("a", check)], 0);
+    // The runs' one thread is busy for 300 ms, three deadlines of the check.
+    let busy = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (blocked_tx, blocked_rx) = std::sync::mpsc::channel();
+    busy.spawn(async move {
+        blocked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    blocked_rx.recv().unwrap();
+    let health = health.spawning_on(Some(busy.handle().clone()));
+    let asking = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    asking.block_on(async {
+        let report = health.evaluate_all().await;
+        let o = &report.entries[0].outcome;
+        assert_eq!(o.status, RunStatus::Timeout);
+        assert!(o.error.as_deref().unwrap().contains("waited for a thread"));
+        // Nothing was counted: the check has no counted state yet, and its run is waiting.
+        assert_eq!(health.slots[0].counted(), None);
+        while health.history(0).runs == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    // Once it had its thread, the run passed, and that is what counts.
+    let history = health.history(0);
+    assert_eq!(history.recent.last().unwrap().status, RunStatus::Ok);
+    assert_eq!(health.slots[0].counted(), Some(true));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_blocking_subscriber_delays_no_check() {
+    let blocking: Subscriber = Arc::new(|_| {
+        std::thread::sleep(Duration::from_millis(500));
+        Box::pin(async {})
+    });
+    let (health, _) = engine(
+        vec![("a", scripted(&[true, false, true, false, true, false]))],
+        0,
+    );
+    let health = health.isolated(None).telling(vec![blocking]);
+    let asking = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    asking.block_on(async {
+        // Each run after the first is a change, told to the subscriber that blocks.
+        for _ in 0..6 {
+            let report = health.evaluate_all().await;
+            let o = &report.entries[0].outcome;
+            assert_ne!(o.status, RunStatus::Timeout, "{:?}", o.error);
+        }
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_result_is_a_counted_failure_told_once_per_max_age() {
+    let heard = Arc::new(AtomicUsize::new(0));
+    let count = heard.clone();
+    let listening: Subscriber = Arc::new(move |_: Change| {
+        count.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async {})
+    });
+    let (_, check) = counting(Duration::from_millis(1), true);
+    let changed = Arc::new(AtomicUsize::new(0));
+    let (health, _) = engine(vec![("a", check)], 0);
+    let health = Health {
+        recorder: {
+            let changed = changed.clone();
+            Arc::new(move |_: &str, _: &RunOutcome, change: bool| {
+                changed.fetch_add(usize::from(change), Ordering::SeqCst);
+            })
+        },
+        ..health
+    };
+    let timer = Timer {
+        interval: Duration::from_millis(1000),
+        max_age: Duration::from_millis(1500),
+    };
+    let health = health.on_timer(Some(timer)).telling(vec![listening]);
+    health.run_now_for_tests(0).await;
+    assert_eq!(health.latest_verdict(), Some(Verdict::Ready));
+    tokio::time::advance(Duration::from_millis(1600)).await;
+    // A scrape sees what a probe would: stale, counted, one change told.
+    assert_eq!(health.latest_verdict(), Some(Verdict::Unavailable));
+    let o = &health.evaluate_all().await.entries[0].outcome;
+    assert_eq!((o.reason, o.passing), (Some(Reason::Stale), false));
+    assert_eq!(changed.load(Ordering::SeqCst), 1, "one transition recorded");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        heard.load(Ordering::SeqCst),
+        2,
+        "the check's change and the verdict's"
+    );
+    // A fresh result ends it, as a change of its own.
+    health.run_now_for_tests(0).await;
+    assert_eq!(health.latest_verdict(), Some(Verdict::Ready));
+    assert_eq!(changed.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_flapping_check_keeps_a_bounded_count_of_changes() {
+    let slot = Slot::default();
+    let t = Thresholds::default();
+    let mut ok = true;
+    for _ in 0..(crate::checks::slot::CHANGES_KEPT * 2) {
+        let mut o = cancelled(String::new());
+        o.status = if ok { RunStatus::Ok } else { RunStatus::Error };
+        slot.complete(o, t);
+        ok = !ok;
+    }
+    assert!(slot.history().changes_last_hour <= crate::checks::slot::CHANGES_KEPT);
 }
