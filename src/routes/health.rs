@@ -119,11 +119,14 @@ async fn readiness(ask: &Ask<'_>, checks: &[usize]) -> Answer {
 }
 
 /// Startup: 503 with the checks until a full readiness evaluation has passed once, then 200
-/// `started` for the life of the process, from the answer of the evaluation that passed on.
+/// `started` for the life of the process, from the answer of the evaluation that passed on;
+/// 503 `draining` when first asked during a drain.
 pub(crate) async fn startup(ask: &Ask<'_>) -> Answer {
-    let report = match ask.health.is_started() {
-        true => None,
-        false => Some(ask.health.evaluate_all().await).filter(|r| !r.verdict.is_serving()),
+    let report = match (ask.health.is_started(), ask.lifecycle.is_draining()) {
+        (true, _) => None,
+        // A process that never started does not start while it drains.
+        (false, true) => Some(Report::draining()),
+        (false, false) => Some(ask.health.evaluate_all().await).filter(|r| !r.verdict.is_serving()),
     };
     answer(Probe::Startup, report, ask.viewer, ask.form, ask.service)
 }
