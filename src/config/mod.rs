@@ -22,6 +22,16 @@ use crate::redact::Secret;
 /// a minute is no longer a health check.
 const MAX_TIMEOUT_MS: u64 = 60_000;
 
+/// Most `fail_after` / `pass_after` runs: beyond, a check would in effect never change.
+const MAX_RUNS: u32 = 100;
+
+/// Longest `cache_ms`: a minute-old answer is as old as a probe should ever get.
+const MAX_CACHE_MS: u64 = 60_000;
+
+/// Longest `drain_ms`: five minutes, within any orchestrator's termination grace period
+/// one would configure; beyond, SIGKILL comes first and the exit is not 0.
+const MAX_DRAIN_MS: u64 = 300_000;
+
 /// Every default, per profile: the shipped `Rocket.toml`, compiled in.
 const BUILT_IN: &str = include_str!("../../Rocket.toml");
 
@@ -112,7 +122,7 @@ pub(crate) struct HealthSettings {
     /// the latest result; 0 (the default) runs checks when a probe asks.
     pub interval_ms: u64,
     /// Timer mode: a result older than this (ms) counts as failing, reason `stale`. Default
-    /// three intervals plus `timeout_ms`.
+    /// three intervals plus the largest check deadline; at least 1.1 intervals plus it.
     pub max_age_ms: Option<u64>,
     /// Consecutive failed runs before a passing check counts as failing. Default 1.
     pub fail_after: u32,
@@ -218,7 +228,7 @@ impl HealthSettings {
             interval: std::time::Duration::from_millis(self.interval_ms),
             max_age: std::time::Duration::from_millis(
                 self.max_age_ms
-                    .unwrap_or(3 * self.interval_ms + self.timeout_ms),
+                    .unwrap_or(3 * self.interval_ms + self.largest_timeout_ms()),
             ),
         })
     }
@@ -247,6 +257,10 @@ impl HealthSettings {
                 self.stall_ms
             ));
         }
+        let runs_in_range = |key: String, runs: u32| match (1..=MAX_RUNS).contains(&runs) {
+            true => Ok(()),
+            false => Err(format!("{key} = {runs}: must be between 1 and {MAX_RUNS}")),
+        };
         for (name, check) in &self.checks {
             if let Some(ms) = check.timeout_ms {
                 in_range(format!("health.checks.{name}.timeout_ms"), ms)?;
@@ -255,20 +269,39 @@ impl HealthSettings {
                 ("fail_after", check.fail_after),
                 ("pass_after", check.pass_after),
             ] {
-                if runs == Some(0) {
-                    return Err(format!(
-                        "health.checks.{name}.{key} = 0: must be at least 1"
-                    ));
+                if let Some(runs) = runs {
+                    runs_in_range(format!("health.checks.{name}.{key}"), runs)?;
                 }
+            }
+            if check.expect.as_ref().is_some_and(Vec::is_empty) {
+                return Err(format!(
+                    "health.checks.{name}.expect = []: name at least one status code, or \
+                     leave it out for any 2xx"
+                ));
             }
         }
         for (key, runs) in [
             ("fail_after", self.fail_after),
             ("pass_after", self.pass_after),
         ] {
-            if runs == 0 {
-                return Err(format!("health.{key} = 0: must be at least 1"));
+            runs_in_range(format!("health.{key}"), runs)?;
+        }
+        for (key, ms, max) in [
+            ("cache_ms", self.cache_ms, MAX_CACHE_MS),
+            ("drain_ms", self.drain_ms, MAX_DRAIN_MS),
+        ] {
+            if ms > max {
+                return Err(format!(
+                    "health.{key} = {ms}: must be between 0 and {max} ms"
+                ));
             }
+        }
+        if self.port == Some(0) {
+            return Err(
+                "health.port = 0: must be between 1 and 65535 (a port probes can \
+                        be pointed at)"
+                    .into(),
+            );
         }
         if self.interval_ms != 0 && !(100..=3_600_000).contains(&self.interval_ms) {
             return Err(format!(
@@ -282,14 +315,41 @@ impl HealthSettings {
                     "health.max_age_ms: only health.interval_ms (the timer) uses it".into(),
                 );
             }
-            if age < self.interval_ms {
+            let least = self.least_max_age_ms();
+            if age < least {
                 return Err(format!(
-                    "health.max_age_ms = {age}: must be at least health.interval_ms ({})",
-                    self.interval_ms
+                    "health.max_age_ms = {age}: must be at least {least} ms, 1.1 x \
+                     health.interval_ms ({}) plus the largest check deadline ({} ms), or \
+                     healthy checks would read `stale` between two runs",
+                    self.interval_ms,
+                    self.largest_timeout_ms()
                 ));
             }
         }
+        if self.interval_ms != 0 && self.cache_ms != 0 {
+            log::warn!(
+                target: "vitals::config",
+                "health.cache_ms = {} does nothing with health.interval_ms: probes answer \
+                 from the timer's latest result",
+                self.cache_ms
+            );
+        }
         Ok(())
+    }
+
+    /// The largest deadline among the checks: the global `timeout_ms` or a check's own.
+    fn largest_timeout_ms(&self) -> u64 {
+        self.checks
+            .values()
+            .filter_map(|c| c.timeout_ms)
+            .fold(self.timeout_ms, u64::max)
+    }
+
+    /// The smallest `max_age_ms` that a healthy check on the timer never outgrows: results
+    /// come an interval apart (a tenth more at the jittered start) plus a run's duration,
+    /// which its deadline bounds.
+    fn least_max_age_ms(&self) -> u64 {
+        self.interval_ms + self.interval_ms.div_ceil(10) + self.largest_timeout_ms()
     }
 }
 

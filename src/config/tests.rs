@@ -186,3 +186,78 @@ fn a_misspelt_key_is_refused() {
     let err = settings(&[("health.timeout", 10)]).unwrap_err();
     assert!(err.contains("timeout"), "{err}");
 }
+
+#[test]
+fn every_limit_of_the_contract_stops_launch_naming_its_key() {
+    let refused: &[(&[(&str, i64)], &str)] = &[
+        (&[("health.cache_ms", 60_001)], "health.cache_ms = 60001"),
+        (&[("health.drain_ms", 300_001)], "health.drain_ms = 300001"),
+        (&[("health.fail_after", 101)], "health.fail_after = 101"),
+        (&[("health.pass_after", 0)], "health.pass_after = 0"),
+        (
+            &[("health.checks.redis.fail_after", 4_294_967_295)],
+            "health.checks.redis.fail_after = 4294967295",
+        ),
+        (
+            &[("health.checks.redis.pass_after", 0)],
+            "health.checks.redis.pass_after",
+        ),
+        (&[("health.port", 0)], "health.port = 0"),
+        (&[("health.interval_ms", 99)], "health.interval_ms = 99"),
+        (&[("health.stall_ms", 499)], "health.stall_ms = 499"),
+        (
+            &[("health.timeout_ms", 60_001)],
+            "health.timeout_ms = 60001",
+        ),
+        (
+            // 1.1 x 1000 + the largest deadline (this check's 500) is 1600.
+            &[
+                ("health.interval_ms", 1000),
+                ("health.timeout_ms", 100),
+                ("health.checks.redis.timeout_ms", 500),
+                ("health.max_age_ms", 1599),
+            ],
+            "health.max_age_ms = 1599: must be at least 1600 ms",
+        ),
+    ];
+    for (pairs, key) in refused {
+        let err = settings(pairs).unwrap_err();
+        assert!(err.contains(key), "{pairs:?}: {err}");
+    }
+    let accepted: &[&[(&str, i64)]] = &[
+        &[("health.cache_ms", 60_000), ("health.drain_ms", 300_000)],
+        &[("health.fail_after", 100), ("health.pass_after", 100)],
+        &[("health.port", 65_535)],
+        &[
+            ("health.interval_ms", 1000),
+            ("health.timeout_ms", 100),
+            ("health.checks.redis.timeout_ms", 500),
+            ("health.max_age_ms", 1600),
+        ],
+    ];
+    for pairs in accepted {
+        assert!(settings(pairs).is_ok(), "{pairs:?}: {:?}", settings(pairs));
+    }
+}
+
+#[test]
+fn an_empty_expect_list_is_refused() {
+    let figment = Figment::new()
+        .merge(("health.checks.api.kind", "http"))
+        .merge(("health.checks.api.url", "http://127.0.0.1:1/health"))
+        .merge(("health.checks.api.expect", Vec::<u16>::new()));
+    let err = Settings::from_figment(&figment).unwrap_err();
+    assert!(err.contains("health.checks.api.expect = []"), "{err}");
+}
+
+#[test]
+fn the_default_max_age_outlasts_the_largest_deadline() {
+    let s = settings(&[
+        ("health.interval_ms", 1000),
+        ("health.timeout_ms", 100),
+        ("health.checks.slow.timeout_ms", 5000),
+    ])
+    .unwrap();
+    let timer = s.health.timer().unwrap();
+    assert_eq!(timer.max_age, std::time::Duration::from_millis(8000));
+}

@@ -211,7 +211,7 @@ async fn both_ports_give_the_same_answers_to_every_endpoint_form_and_method() {
     let token = "cross-port-token";
     let server = Server::start(&[(
         "ROCKET_HEALTH",
-        format!(r#"{{port={health_port},cache_ms=600000,details="authorized",token="{token}"}}"#),
+        format!(r#"{{port={health_port},cache_ms=60000,details="authorized",token="{token}"}}"#),
     )])
     .await;
     let bearer = format!("Authorization: Bearer {token}\r\n");
