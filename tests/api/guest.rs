@@ -585,3 +585,59 @@ async fn on_one_cpu_a_blocking_check_and_subscriber_leave_the_others_ok() {
     let (exit, _) = app.exit().await;
     assert!(exit.success(), "{exit:?}");
 }
+
+/// A wedged check is failing after `fail_after` deadlines, not passing for ever, and every
+/// form says so: readiness, the text form, `/metrics` (ready, up and overdue) and the log.
+#[tokio::test]
+async fn a_wedged_check_is_failing_after_fail_after_deadlines_in_every_form() {
+    let dir = std::env::current_dir().unwrap();
+    let marker = std::env::temp_dir().join(format!("vitals-nfs-wedged-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let envs = [
+        ("BLOCK_MARKER", marker.display().to_string()),
+        (
+            "ROCKET_HEALTH",
+            r#"{fail_after=3,timeout_ms=300,details="always"}"#.to_owned(),
+        ),
+    ];
+    let app = Process::start(&example("pinned"), &dir, &envs, "/health/live").await;
+    assert_eq!(app.get("/health/ready").await.unwrap().0, 200);
+    std::fs::write(&marker, b"").unwrap();
+    let blocked = Instant::now();
+    let failing = eventually(Duration::from_secs(3), || async {
+        app.get("/health/ready")
+            .await
+            .is_some_and(|(s, _)| s == 503)
+    })
+    .await;
+    let took = blocked.elapsed();
+    assert!(failing, "the wedged check never counted as failing");
+    // Three deadlines of 300 ms, each counted as it passed.
+    assert!(
+        took >= Duration::from_millis(900),
+        "failing after only {took:?}"
+    );
+    let ready = app.raw("/health/ready").await;
+    assert!(ready.contains(r#""nfs":{"status":"timeout""#), "{ready}");
+    assert!(
+        ready.contains("counted as 3 of the 3 failed runs"),
+        "{ready}"
+    );
+    let text = app.raw("/health/ready?verbose").await;
+    assert!(text.contains("[-]nfs failed: timeout"), "{text}");
+    let metrics = app.raw("/metrics").await;
+    for line in [
+        "\nvitals_ready 0\n",
+        "\nvitals_check_up{check=\"nfs\"} 0\n",
+        "\nvitals_check_overdue{check=\"nfs\"} 1\n",
+        "\nvitals_check_up{check=\"orders_db\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in {metrics}");
+    }
+    std::fs::remove_file(&marker).unwrap();
+    app.terminate();
+    let (exit, log) = app.exit().await;
+    assert!(exit.success(), "{exit:?}");
+    assert!(log.contains("check nfs is failing"), "{log}");
+    assert!(log.contains("readiness is unavailable"), "{log}");
+}
