@@ -132,6 +132,7 @@ impl Answer {
             (Probe::Live, _) => "ok",
             (Probe::Startup, None) => "started",
             (Probe::Startup, Some(r)) if r.verdict.is_serving() => "started",
+            (Probe::Startup, Some(r)) if r.verdict == Verdict::Draining => "draining",
             (Probe::Startup, Some(_)) => "starting",
             (Probe::Ready, Some(r)) => r.verdict.as_str(),
             (Probe::Ready, None) => "ready",

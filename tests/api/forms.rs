@@ -171,6 +171,18 @@ async fn draining_appears_in_every_form_with_503() {
 }
 
 #[rocket::async_test]
+async fn startup_first_asked_during_a_drain_is_503_draining_not_started() {
+    // Every dependency healthy: asked outside a drain, startup would pass at once.
+    let app = spawn_app([]).await;
+    app.begin_drain();
+    let (status, _, _, json) = fetch(&app, "/health/startup", None).await;
+    assert_eq!(
+        (status, json.as_str()),
+        (Status::ServiceUnavailable, r#"{"status":"draining"}"#)
+    );
+}
+
+#[rocket::async_test]
 async fn startup_appears_in_every_form() {
     let port = closed_port().await;
     let app = spawn_app([("databases.redis.url", redis_url(port))]).await;
