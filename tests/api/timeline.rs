@@ -111,3 +111,54 @@ async fn a_recovery_within_fail_after_never_leaves_readiness() {
     let text = app.metrics_text().await;
     assert!(text.contains(r#"vitals_check_transitions_total{check="redis"} 0"#));
 }
+
+/// One field of a private Redis's `INFO`, read on a connection of its own (counted itself).
+async fn redis_info(port: u16, field: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(b"INFO\r\n").await.unwrap();
+    let mut text = String::new();
+    let mut buf = vec![0u8; 8192];
+    while !text.contains("# Keyspace") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "redis closed: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let prefix = format!("{field}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+}
+
+#[rocket::async_test]
+async fn a_rocket_that_shut_down_leaves_no_timer_running_and_no_connection_open() {
+    let redis = RedisServer::start().await;
+    let app = spawn_app([
+        ("databases.redis.url", redis_url(redis.port)),
+        ("health.checks.database.enabled", val(false)),
+        ("health.interval_ms", val(100)),
+    ])
+    .await;
+    let timers_run = eventually(Duration::from_secs(5), || async {
+        redis_info(redis.port, "total_commands_processed").await >= 5
+    })
+    .await;
+    assert!(timers_run, "the timer never checked Redis");
+    // The timer's pool holds a connection; this INFO holds the other.
+    assert_eq!(redis_info(redis.port, "connected_clients").await, 2);
+    let rocket = app.client.terminate().await;
+    drop(rocket);
+    let closed = eventually(Duration::from_secs(5), || async {
+        redis_info(redis.port, "connected_clients").await == 1
+    })
+    .await;
+    assert!(closed, "the check's connection outlived its Rocket");
+    // No timer checks any more: across ten intervals, only these INFOs reach Redis.
+    let before = redis_info(redis.port, "total_commands_processed").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after = redis_info(redis.port, "total_commands_processed").await;
+    assert_eq!(after - before, 1, "a timer still runs after shutdown");
+}
