@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """vitals benchmark: the release binary against a baseline hyper server, measured in one run.
 
-usage: python3 bench/run.py [--rounds N] [--seconds S]
+usage: python3 bench/run.py [--rounds N] [--seconds S] [--before PATH]
+
+With --before, a vitals release binary built from an earlier commit is measured in the same
+rounds beside this one (liveness, and readiness with cache_ms = 0 at 64 and 1 connections),
+and the figures compare their CPU per probe: what a change to the engine costs, measured
+against a baseline of the same run.
 
 Needs the real Postgres (with a `test` database) and Redis on 127.0.0.1, and Debian's wrk.
 Each server runs pinned to CPU 0 and wrk to CPU 1 (taskset); every round measures every
@@ -118,7 +123,7 @@ class Dependencies:
         self.redis.wait()
 
 
-def vitals(health, database=PG_TEST, redis=None, health_port=False):
+def vitals(health, database=PG_TEST, redis=None, health_port=False, binary=None):
     """The release binary on a fresh port. Logs at `critical`: the figures are the endpoints'
     cost, not that of writing a log line per request. With `health_port`, `health.port` is set
     too, and the server is measured there (`probe_port`)."""
@@ -130,7 +135,7 @@ def vitals(health, database=PG_TEST, redis=None, health_port=False):
         health = health.rstrip("}") + f",port={probe_port}}}"
     env = {"ROCKET_PROFILE": "release", "ROCKET_ADDRESS": "127.0.0.1", "ROCKET_LOG_LEVEL": "critical",
            "ROCKET_HEALTH": health, "DATABASE_URL": database, "REDIS_URL": redis, "ROCKET_PORT": str(port)}
-    server = Server(lambda p: [VITALS], env, port=port)
+    server = Server(lambda p: [binary or VITALS], env, port=port)
     server.probe_port = probe_port
     return server
 
@@ -294,6 +299,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--before", help="a vitals release binary from an earlier commit, measured beside")
     args = ap.parse_args()
     for tool in ("wrk", "taskset", "psql", "redis-cli"):
         if subprocess.run(["which", tool], capture_output=True).returncode:
@@ -325,6 +331,16 @@ def main():
         {"name": "vitals /health/ready cache_ms=0", "conns": 1, "path": "/health/ready", "vitals": True,
          "count": True, "start": lambda: vitals("{cache_ms=0,drain_ms=0}")},
     ]
+    if args.before:
+        before = os.path.abspath(args.before)
+        targets += [
+            {"name": "before: /health/live", "conns": 64, "path": "/health/live", "vitals": True,
+             "count": False, "start": lambda: vitals("{drain_ms=0}", binary=before)},
+            {"name": "before: /health/ready cache_ms=0", "conns": 64, "path": "/health/ready", "vitals": True,
+             "count": True, "start": lambda: vitals("{cache_ms=0,drain_ms=0}", binary=before)},
+            {"name": "before: /health/ready cache_ms=0", "conns": 1, "path": "/health/ready", "vitals": True,
+             "count": True, "start": lambda: vitals("{cache_ms=0,drain_ms=0}", binary=before)},
+        ]
     results = {i: [] for i in range(len(targets))}
     dependencies = Dependencies()
     try:
@@ -399,6 +415,13 @@ def main():
           f"{hready['cpu_us'] / base['cpu_us']:.2f} x")
     print(f"for scale: vitals liveness costs {live['cpu_us'] / bare['cpu_us']:.2f} x a bare Rocket route "
           f"({bare['cpu_us']:.1f} µs/req), which costs {bare['cpu_us'] / base['cpu_us']:.2f} x bare hyper")
+    if args.before:
+        blive, b64 = med[("before: /health/live", 64)], med[("before: /health/ready cache_ms=0", 64)]
+        b1 = med[("before: /health/ready cache_ms=0", 1)]
+        print(f"before/after: readiness cache_ms=0 @64 CPU {b64['cpu_us']:.1f} -> {r0['cpu_us']:.1f} µs/req "
+              f"({b64['cpu_us'] / blive['cpu_us']:.2f} -> {r0['cpu_us'] / live['cpu_us']:.2f} x liveness); "
+              f"@1 {b1['cpu_us']:.1f} -> {ready1['cpu_us']:.1f} µs/req, p50 {b1['p50_us']:.0f} -> "
+              f"{ready1['p50_us']:.0f} µs")
     print()
     for ok, text in checks:
         print(f"  [{'PASS' if ok else 'MISS'}] {text}")
