@@ -641,3 +641,27 @@ async fn a_wedged_check_is_failing_after_fail_after_deadlines_in_every_form() {
     assert!(log.contains("check nfs is failing"), "{log}");
     assert!(log.contains("readiness is unavailable"), "{log}");
 }
+
+/// A check's panic is a failed run whose text carries the panic's message, sanitised.
+#[rocket::async_test]
+async fn a_panicking_check_fails_with_its_message_sanitised() {
+    let vitals = Vitals::new().check_fn("queue", || async {
+        if true {
+            panic!("connect redis://:hunter2secret@queue.internal:6379 failed");
+        }
+        Ok::<(), String>(())
+    });
+    let app = client(host(vitals, &[("health.details", "always".into())])).await;
+    let ready = app.get("/health/ready").dispatch().await;
+    assert_eq!(ready.status(), Status::ServiceUnavailable);
+    let body = ready.into_string().await.unwrap();
+    assert!(
+        body.contains("the check panicked: connect redis://:***@queue.internal:6379 failed"),
+        "{body}"
+    );
+    assert!(!body.contains("hunter2secret"), "{body}");
+    // The process lives on, and so does the check: the next probe runs it again.
+    let again = app.get("/health/ready").dispatch().await.status();
+    assert_eq!(again, Status::ServiceUnavailable);
+    app.terminate().await;
+}

@@ -637,3 +637,22 @@ fn a_flapping_check_keeps_a_bounded_count_of_changes() {
     }
     assert!(slot.history().changes_last_hour <= crate::checks::slot::CHANGES_KEPT);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_timer_ticks_at_a_fixed_rate_whatever_a_run_takes() {
+    // Each run takes half an interval (within its 100 ms deadline): a timer that slept an
+    // interval after each run would run every 150 ms; at a fixed rate it runs every 100 ms.
+    let (runs, check) = counting(Duration::from_millis(50), true);
+    let (health, _) = engine(vec![("a", check)], 0);
+    let timer = Timer {
+        interval: Duration::from_millis(100),
+        max_age: Duration::from_millis(300),
+    };
+    let health = health.on_timer(Some(timer));
+    health.start_timers(Arc::new(|| false));
+    tokio::time::sleep(Duration::from_millis(2_005)).await;
+    let n = runs.load(Ordering::SeqCst);
+    // The first at once, then one per interval from a start jittered by a tenth: 20 or 21.
+    assert!((20..=21).contains(&n), "{n} runs in 2 s");
+    health.halt();
+}
