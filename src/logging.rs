@@ -3,7 +3,8 @@
 //! Rocket 0.5 logs through `log` and uses a logger installed before launch instead of its own,
 //! so this one also carries Rocket's records. It honours `log_level` (`ROCKET_LOG_LEVEL`) and
 //! drops Rocket's per-request chatter: `fairings::RequestLogger` writes one line per vitals
-//! request instead.
+//! request instead. Every line hides the secrets the process registered (`redact::register`),
+//! and sqlx's complaint about a connect parameter it does not know never shows the value.
 
 use std::io::Write as _;
 use std::time::SystemTime;
@@ -88,6 +89,19 @@ fn is_chatter(record: &Record<'_>, level: LevelFilter) -> bool {
         && (from("rocket::server") || from("_") || from("hyper") || from("sqlx") || from("tracing"))
 }
 
+/// The record's message as it may be written: without registered secrets and, from sqlx's URL
+/// parser ("ignoring unrecognized connect parameter key=... value=..."), without the value,
+/// which may be a credential under a misspelt or unsupported key (libpq's `sslpassword`).
+fn message(record: &Record<'_>) -> String {
+    let mut text = record.args().to_string();
+    if record.target().starts_with("sqlx") {
+        if let Some(at) = text.find("value=") {
+            text.replace_range(at + "value=".len().., "***");
+        }
+    }
+    crate::redact::hide_registered(&text)
+}
+
 /// Formats one record, without the trailing newline.
 pub fn format_record(format: Format, record: &Record<'_>, now: SystemTime) -> String {
     let mut fields = Fields(Vec::new());
@@ -98,7 +112,7 @@ pub fn format_record(format: Format, record: &Record<'_>, now: SystemTime) -> St
                 "{:<5} {}: {}",
                 record.level(),
                 record.target(),
-                record.args()
+                message(record)
             );
             // Rocket marks sub-items with a trailing "_" in the target; its text says enough.
             line = line.replace("::_:", ":");
@@ -113,7 +127,7 @@ pub fn format_record(format: Format, record: &Record<'_>, now: SystemTime) -> St
             );
             let target = record.target().trim_end_matches("::_");
             line.insert("target".into(), target.into());
-            line.insert("msg".into(), record.args().to_string().into());
+            line.insert("msg".into(), message(record).into());
             line.extend(fields.0);
             Json::Object(line).to_string()
         }
@@ -134,7 +148,7 @@ impl<'kvs> VisitSource<'kvs> for Fields {
         } else if let Some(b) = value.to_bool() {
             b.into()
         } else {
-            value.to_string().into()
+            crate::redact::hide_registered(&value.to_string()).into()
         };
         self.0.push((key.as_str().to_owned(), json));
         Ok(())
@@ -189,6 +203,38 @@ mod tests {
     fn text_lines_are_level_target_message() {
         let line = with_record(|r| format_record(Format::Text, r, UNIX_EPOCH));
         assert_eq!(line, "INFO  vitals::check: check \"database\"\ntimeout");
+    }
+
+    #[test]
+    fn sqlx_never_logs_the_value_of_a_parameter_it_ignores() {
+        let record = Record::builder()
+            .level(log::Level::Warn)
+            .target("sqlx_postgres::options::parse")
+            .args(format_args!(
+                "ignoring unrecognized connect parameter key=sslpassword value=KeyPass123"
+            ))
+            .build();
+        for format in [Format::Text, Format::Json] {
+            let line = format_record(format, &record, UNIX_EPOCH);
+            assert!(!line.contains("KeyPass123"), "{line}");
+            assert!(line.contains("key=sslpassword value=***"), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_registered_secret_is_hidden_in_the_message_and_the_fields() {
+        crate::redact::register(["Logged-9a4f".to_owned()]);
+        let kvs: [(&str, Value<'_>); 1] = [("error", Value::from("auth Logged-9a4f"))];
+        let record = Record::builder()
+            .level(log::Level::Info)
+            .target("vitals::check")
+            .args(format_args!("check x error: Logged-9a4f"))
+            .key_values(&kvs)
+            .build();
+        for format in [Format::Text, Format::Json] {
+            let line = format_record(format, &record, UNIX_EPOCH);
+            assert!(!line.contains("Logged-9a4f"), "{line}");
+        }
     }
 
     #[test]

@@ -89,7 +89,9 @@ impl rocket_db_pools::Pool for PgLazy {
         {
             return Err(bad_url("the scheme must be postgres:// or postgresql://"));
         }
-        let options = PgConnectOptions::from_str(&config.url)
+        crate::redact::register(crate::redact::url_secrets(&config.url));
+        let url = known_parameters_only(&config.url);
+        let options = PgConnectOptions::from_str(&url)
             .map_err(|e| bad_url(&e.to_string()))?
             .application_name("vitals")
             // Every check runs `SELECT 1`: logging each at info level would drown the log.
@@ -114,6 +116,55 @@ impl rocket_db_pools::Pool for PgLazy {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The connect parameters sqlx 0.8 reads from a Postgres URL's query (`options/parse.rs`).
+const PG_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+// NOTE: sqlx logs every query parameter it does not know at WARN with its value
+// ("ignoring unrecognized connect parameter key=sslpassword value=..."), in the host's log
+// too, where vitals' logger cannot hide it: so such a parameter never reaches sqlx.
+/// `url` without the query parameters sqlx would ignore, each logged by its key alone.
+fn known_parameters_only(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let Some(query) = parsed.query().map(str::to_owned) else {
+        return url.to_owned();
+    };
+    let (known, unknown): (Vec<&str>, Vec<&str>) = query.split('&').partition(|pair| {
+        let key = crate::redact::percent_decode(pair.split('=').next().unwrap_or(""));
+        PG_PARAMETERS.contains(&key.as_str()) || key.starts_with("options[")
+    });
+    for pair in unknown.iter().filter(|p| !p.is_empty()) {
+        let key = crate::redact::sanitise(pair.split('=').next().unwrap_or(""));
+        log::warn!(
+            target: "vitals::config",
+            "a Postgres URL's parameter '{key}' is not one sqlx knows; it is ignored (its \
+             value is not shown)"
+        );
+    }
+    parsed.set_query((!known.is_empty()).then(|| known.join("&")).as_deref());
+    parsed.into()
 }
 
 impl fmt::Debug for PgLazy {
@@ -294,6 +345,7 @@ impl rocket_db_pools::Pool for RedisLazy {
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: Config = figment.extract()?;
+        crate::redact::register(crate::redact::url_secrets(&config.url));
         let manager = RedisManager::new(config.url.as_str())
             .map_err(|e| RedisPoolError::Url(crate::redact::sanitise(&e.to_string())))?;
         let timeout = Some(Duration::from_secs(config.connect_timeout));
@@ -334,5 +386,27 @@ pub(crate) fn attach(rocket: Rocket<Build>, postgres: bool, redis: bool) -> Rock
     match redis {
         true => rocket.attach(Cache::init()),
         false => rocket,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_sqlx_would_ignore_never_reach_it() {
+        let url = "postgres://u@h/d?sslmode=require&sslpassword=KeyPass123&pasword=x&options[a]=b";
+        assert_eq!(
+            known_parameters_only(url),
+            "postgres://u@h/d?sslmode=require&options[a]=b"
+        );
+        assert_eq!(
+            known_parameters_only("postgres://u@h/d?pasword=x"),
+            "postgres://u@h/d"
+        );
+        assert_eq!(
+            known_parameters_only("postgres://u@h/d"),
+            "postgres://u@h/d"
+        );
     }
 }

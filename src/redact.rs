@@ -1,8 +1,11 @@
 //! The one path text from a dependency (or about one) takes before anyone sees it: no URL
-//! password, no configured secret, one line, bounded length. HTML escaping is the status
-//! page's job, on top of this. [`Secret`] holds a credential from the moment it is parsed.
+//! password, no secret query value, no registered secret, one line, bounded length. HTML
+//! escaping is the status page's job, on top of this. [`Secret`] holds a credential from the
+//! moment it is parsed, and [`register`] makes the process hide it in every text it sanitises
+//! and every log line it writes.
 
 use std::fmt;
+use std::sync::RwLock;
 
 use url::Url;
 
@@ -43,15 +46,90 @@ impl fmt::Display for Secret {
     }
 }
 
-/// The password of `url` (`scheme://user:password@host`), raw and percent-decoded, to hide
-/// wherever it appears; empty when it has none.
+/// Whether a query parameter called `key` holds a credential: its name contains `pass`,
+/// `token`, `secret` or `key`, in any case (`password`, libpq's `sslpassword`, redis-rs's
+/// `pass`, `api_key`, `X-Auth-Token`).
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let key = percent_decode(key).to_ascii_lowercase();
+    ["pass", "token", "secret", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// The secrets of `url`, raw and percent-decoded, to hide wherever they appear: the password
+/// of its authority (`scheme://user:password@host`) and the value of every query parameter
+/// whose key [`is_secret_key`]. Empty when it has none.
 pub(crate) fn url_secrets(url: &str) -> Vec<String> {
-    password(url)
-        .map(|p| {
-            let decoded = percent_decode(&p);
-            vec![p, decoded]
-        })
-        .unwrap_or_default()
+    let Ok(parsed) = Url::parse(url) else {
+        return Vec::new();
+    };
+    let query = parsed.query().unwrap_or("");
+    let values = query.split(['&', ';']).filter_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        is_secret_key(key).then_some(value)
+    });
+    let mut secrets = Vec::new();
+    for raw in parsed.password().into_iter().chain(values) {
+        // A `+` in a query means a space to the URL's readers.
+        let decoded = percent_decode(&raw.replace('+', " "));
+        secrets.extend([raw.to_owned(), percent_decode(raw), decoded]);
+    }
+    secrets.retain(|s| !s.is_empty());
+    secrets.sort();
+    secrets.dedup();
+    secrets
+}
+
+/// Secrets the whole process hides, longest first: every text through [`sanitise`] and every
+/// log line `crate::logging` formats.
+static REGISTERED: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Makes the process hide each of `secrets` from now on (see [`REGISTERED`]): called where a
+/// URL or a token is parsed, so a credential is hidden before any text can carry it.
+pub(crate) fn register(secrets: impl IntoIterator<Item = String>) {
+    let mut registered = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    let before = registered.len();
+    registered.extend(secrets.into_iter().filter(|s| !s.is_empty()));
+    if registered.len() != before {
+        registered.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        registered.dedup();
+    }
+}
+
+/// `text` with every registered secret replaced by `***` (by the rule of [`Sanitiser`]), and
+/// nothing else changed: for log lines, which keep their own shape.
+pub(crate) fn hide_registered(text: &str) -> String {
+    let registered = REGISTERED.read().unwrap_or_else(|e| e.into_inner());
+    hide(text.to_owned(), &registered)
+}
+
+/// `text` with each of `secrets` replaced: a secret of [`ANYWHERE_CHARS`] or more anywhere, a
+/// shorter one where no letter or digit continues it.
+fn hide(mut text: String, secrets: &[String]) -> String {
+    for secret in secrets {
+        if !text.contains(secret.as_str()) {
+            continue;
+        }
+        text = match secret.chars().count() >= ANYWHERE_CHARS {
+            true => text.replace(secret.as_str(), "***"),
+            false => replace_words(&text, secret),
+        };
+    }
+    text
+}
+
+/// A panic's message, sanitised (and so one line of at most 200 characters): for a failure's
+/// text and for the panic hook, which must not print it raw.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(text), _) => text,
+        (_, Some(text)) => text.as_str(),
+        _ => "a panic with a non-text payload",
+    };
+    sanitise(message)
 }
 
 /// Whether the password of `url` equals its user name or its database (path). It is still
@@ -88,14 +166,7 @@ impl Sanitiser {
 
     /// `raw` without configured passwords, then through [`sanitise`].
     pub fn clean(&self, raw: &str) -> String {
-        let mut text = raw.to_owned();
-        for secret in &self.secrets {
-            text = match secret.chars().count() >= ANYWHERE_CHARS {
-                true => text.replace(secret.as_str(), "***"),
-                false => replace_words(&text, secret),
-            };
-        }
-        sanitise(&text)
+        sanitise(&hide(raw.to_owned(), &self.secrets))
     }
 }
 
@@ -133,10 +204,11 @@ impl fmt::Debug for Sanitiser {
     }
 }
 
-/// Masks the password of every `scheme://user:password@host` in `raw`, folds control
+/// Hides every registered secret, masks the password of every `scheme://user:password@host`
+/// in `raw` and the value of every query parameter whose key [`is_secret_key`], folds control
 /// characters and runs of white space into one space, and cuts the text to 200 characters.
 pub(crate) fn sanitise(raw: &str) -> String {
-    let masked = mask_url_passwords(raw);
+    let masked = mask_url_passwords(&hide_registered(raw));
     let mut out = String::with_capacity(masked.len().min(MAX_CHARS + 3));
     let mut chars = 0;
     let mut pending_space = false;
@@ -164,15 +236,10 @@ pub(crate) fn sanitise(raw: &str) -> String {
     out
 }
 
-/// The password of a URL's authority (`scheme://user:password@host`), if it has one, as the
-/// URL spells it (percent-encoded): read as sqlx and redis-rs read their URLs.
-fn password(url: &str) -> Option<String> {
-    Url::parse(url).ok()?.password().map(str::to_owned)
-}
-
-/// Rewrites every `://user:password@` in free text to `://user:***@`. Each `://` is looked at
+/// Rewrites every `://user:password@` in free text to `://user:***@`, and the value of every
+/// secret query parameter to `***`. Each `://` is looked at
 /// on its own, so text glued to the front of a URL cannot hide its password.
-fn mask_url_passwords(raw: &str) -> String {
+pub(crate) fn mask_url_passwords(raw: &str) -> String {
     let mut hidden: Vec<(usize, usize)> = Vec::new();
     for (at, _) in raw.match_indices("://") {
         let start = at + 3;
@@ -182,28 +249,56 @@ fn mask_url_passwords(raw: &str) -> String {
             .find(|c: char| c.is_whitespace() || "/?#\"'<>`".contains(c))
             .unwrap_or(tail.len());
         let authority = &tail[..end];
-        let Some(at_sign) = authority.rfind('@') else {
-            continue;
-        };
-        if let Some(colon) = authority[..at_sign].find(':') {
-            let range = (start + colon + 1, start + at_sign);
-            if hidden
-                .last()
-                .is_none_or(|&(_, last_end)| range.0 >= last_end)
-            {
-                hidden.push(range);
+        let mut ranges = Vec::new();
+        if let Some(at_sign) = authority.rfind('@') {
+            if let Some(colon) = authority[..at_sign].find(':') {
+                ranges.push((start + colon + 1, start + at_sign));
             }
         }
+        ranges.extend(secret_query_values(raw, start + end));
+        hidden.extend(ranges);
     }
+    // A URL inside another's query adds ranges out of order, or inside one already found.
+    hidden.sort();
     let mut out = String::with_capacity(raw.len());
     let mut pos = 0;
     for (from, to) in hidden {
-        out.push_str(&raw[pos..from]);
-        out.push_str("***");
+        if to <= pos {
+            continue;
+        }
+        out.push_str(&raw[pos..from.max(pos)]);
+        if from >= pos {
+            out.push_str("***");
+        }
         pos = to;
     }
     out.push_str(&raw[pos..]);
     out
+}
+
+/// The byte ranges, in `raw`, of the values of secret query parameters of the URL whose
+/// authority ends at `from`: its query runs from the first `?` after it to the first white
+/// space, quote or `#`.
+fn secret_query_values(raw: &str, from: usize) -> Vec<(usize, usize)> {
+    let rest = &raw[from..];
+    let url_end = rest
+        .find(|c: char| c.is_whitespace() || "\"'<>`#".contains(c))
+        .unwrap_or(rest.len());
+    let Some(question) = rest[..url_end].find('?') else {
+        return Vec::new();
+    };
+    let mut ranges = Vec::new();
+    let mut at = from + question + 1;
+    for pair in raw[at..from + url_end].split(['&', ';']) {
+        if let Some((key, value)) = pair.split_once('=') {
+            if is_secret_key(key) && !value.is_empty() {
+                let value_at = at + key.len() + 1;
+                ranges.push((value_at, value_at + value.len()));
+            }
+        }
+        at += pair.len() + 1;
+    }
+    ranges
 }
 
 /// Decodes `%XX` escapes; anything malformed is kept as it is.
@@ -353,12 +448,76 @@ mod tests {
 
     #[test]
     fn password_is_read_from_the_authority_only() {
+        assert_eq!(url_secrets("postgres://u:pw@h/db?x=a:b@c"), ["pw"]);
+        assert!(url_secrets("postgres://u@h/db").is_empty());
+        assert_eq!(url_secrets("redis://:pw@h"), ["pw"]);
+        assert!(url_secrets("not a url").is_empty());
+    }
+
+    #[test]
+    fn secret_query_values_are_secrets_raw_and_decoded() {
+        let secrets =
+            url_secrets("postgres://u@h/d?sslmode=require&sslpassword=Key%2BPass&password=a+b&x=1");
+        assert_eq!(secrets, ["Key%2BPass", "Key+Pass", "a b", "a+b"]);
         assert_eq!(
-            password("postgres://u:pw@h/db?x=a:b@c").as_deref(),
-            Some("pw")
+            url_secrets("redis+unix:///run/redis.sock?pass=s3cret"),
+            ["s3cret"]
         );
-        assert_eq!(password("postgres://u@h/db"), None);
-        assert_eq!(password("redis://:pw@h").as_deref(), Some("pw"));
-        assert_eq!(password("not a url"), None);
+        assert_eq!(url_secrets("https://h/?API_KEY=k1&Token=t2"), ["k1", "t2"]);
+    }
+
+    #[test]
+    fn secret_keys_are_named_by_what_they_contain() {
+        for key in [
+            "password",
+            "sslpassword",
+            "pass",
+            "api_key",
+            "X-Auth-Token",
+            "SECRET",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["sslmode", "user", "dbname", "timeout"] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn secret_query_values_are_masked_in_free_text() {
+        assert_eq!(
+            sanitise("GET https://h/x?a=1&api_key=SECRET&sslpassword=p%40ss#f failed"),
+            "GET https://h/x?a=1&api_key=***&sslpassword=***#f failed"
+        );
+        assert_eq!(
+            sanitise("at postgres://u:pw@h/d?password=zz and redis://h?pass=qq"),
+            "at postgres://u:***@h/d?password=*** and redis://h?pass=***"
+        );
+    }
+
+    #[test]
+    fn a_url_inside_another_urls_query_keeps_both_masked() {
+        assert_eq!(
+            sanitise("http://h/?token=t1&next=http://u:pw@g/&key=k2"),
+            "http://h/?token=***&next=http://u:***@g/&key=***"
+        );
+    }
+
+    #[test]
+    fn a_registered_secret_is_hidden_by_sanitise_and_in_log_text() {
+        register(["Registered-7c1e".to_owned()]);
+        assert_eq!(sanitise("x Registered-7c1e y"), "x *** y");
+        assert_eq!(hide_registered("a\nRegistered-7c1e"), "a\n***");
+    }
+
+    #[test]
+    fn a_panic_message_is_sanitised_and_bounded() {
+        let payload: Box<dyn std::any::Any + Send> =
+            Box::new(format!("redis://:pw1234@h down\n{}", "x".repeat(300)));
+        let text = panic_message(&*payload);
+        assert!(text.starts_with("redis://:***@h down x"), "{text}");
+        assert_eq!(text.chars().count(), 201);
+        let payload: Box<dyn std::any::Any + Send> = Box::new(7_u8);
+        assert_eq!(panic_message(&*payload), "a panic with a non-text payload");
     }
 }

@@ -36,7 +36,7 @@ use super::registry::{Registered, Registry};
 use super::slot::{Flight, History, InFlight, Missed, Slot};
 use super::timer::Timer;
 use super::{Check, Entry, Failure, Reason, Report, Run, RunOutcome, RunStatus, Verdict};
-use crate::redact::Sanitiser;
+use crate::redact::{panic_message, Sanitiser};
 
 /// Slack past a check's deadline before the backstop timeout cancels the check outright; the
 /// built-in kinds honour the deadline themselves so they can drop a half-used connection.
@@ -378,7 +378,7 @@ impl Health {
                 Ok(Ok(result)) => result,
                 Ok(Err(payload)) => Err(Failure::error(format!(
                     "the check panicked: {}",
-                    panic_text(&*payload)
+                    panic_message(&*payload)
                 ))),
                 Err(_) => Err(Failure::timeout()),
             };
@@ -503,19 +503,6 @@ fn stale(latest: &RunOutcome, age: Duration, max_age: Duration) -> RunOutcome {
     }
 }
 
-/// A panic's message as a failure's text (sanitised, and so bounded, with the rest of it).
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    let message = match (
-        payload.downcast_ref::<&str>(),
-        payload.downcast_ref::<String>(),
-    ) {
-        (Some(text), _) => text,
-        (_, Some(text)) => text.as_str(),
-        _ => "a panic with a non-text payload",
-    };
-    message.to_owned()
-}
-
 /// The outcome of a run that never finished.
 fn cancelled(error: String) -> RunOutcome {
     RunOutcome {
@@ -533,7 +520,8 @@ fn cancelled(error: String) -> RunOutcome {
 
 /// Runs `check` once as the engine would (its deadline `timeout` from now, cancelled a few
 /// milliseconds later, a panic reported as a failure), without a server or a registry: for a
-/// host app's unit tests of its own checks. The text is the check's own, not yet sanitised.
+/// host app's unit tests of its own checks. The text is the check's own, not yet sanitised
+/// (a panic's message is, as in the engine).
 ///
 /// ```
 /// use std::time::Duration;
@@ -561,7 +549,7 @@ pub async fn check_once<C: Check + ?Sized>(check: &C, timeout: Duration) -> Resu
         Ok(Ok(result)) => result,
         Ok(Err(payload)) => Err(Failure::error(format!(
             "the check panicked: {}",
-            panic_text(&*payload)
+            panic_message(&*payload)
         ))),
         Err(_) => Err(Failure::timeout()),
     }
