@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::net::connect;
 use super::{Check, Declarable, Declared, Failure, Reason, Run};
 use crate::config::CheckSettings;
-use crate::redact::{percent_decode, Secret};
+use crate::redact::{self, percent_decode, Secret};
 use crate::tls;
 
 /// `kind = "http"`, `url = "http://..."`, optionally `expect = [codes]`.
@@ -47,8 +47,13 @@ fn declare(settings: &CheckSettings) -> Declared {
 /// Most of an upstream's body a check reads.
 const MAX_BODY: usize = 64 * 1024;
 
+/// Query values of at least this many characters are secrets whatever their key: a long
+/// opaque value under `sig` or `auth` is most likely a credential, and a word this long cannot
+/// be mistaken for ordinary text (see `redact`).
+const LONG_QUERY_VALUE: usize = 8;
+
 /// Where a GET goes, parsed once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Target {
     /// `https://`: the GET goes over TLS.
     tls: bool,
@@ -59,12 +64,26 @@ pub(crate) struct Target {
     port: u16,
     /// `host:port` as sent in `Host` and named in errors (never with credentials).
     authority: String,
-    /// Path and query, `/` when empty.
+    /// Path and query, `/` when empty, as sent.
     path: String,
+    /// The path with every query value shown as `***`, for texts.
+    shown_path: String,
     /// `Basic ...` from the URL's user and password, if it had any.
     basic: Option<Secret>,
-    /// The URL's password, raw and percent-decoded, for the sanitiser.
+    /// For the sanitiser: the URL's password, its secret query values (and long ones of any
+    /// key), raw and percent-decoded, and the `Authorization` value with its base64 alone.
     secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Target {
+    // Hand-written: the path's query, the header and the secrets are credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.display())
+            .field("basic", &self.basic)
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Target {
@@ -87,28 +106,41 @@ impl Target {
             Some(0) | None => return Err("bad port '0'".into()),
             Some(port) => port,
         };
-        let (basic, secrets) = match parsed.password() {
-            None if parsed.username().is_empty() => (None, Vec::new()),
+        let mut secrets = redact::url_secrets(url);
+        let basic = match parsed.password() {
+            None if parsed.username().is_empty() => None,
             password => {
                 let (user, password) = (parsed.username(), password.unwrap_or(""));
                 let credentials = format!("{}:{}", percent_decode(user), percent_decode(password));
-                let secrets = [password.to_owned(), percent_decode(password)]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                let header = format!("Basic {}", base64(credentials.as_bytes()));
-                (Some(Secret::new(header)), secrets)
+                let encoded = base64(credentials.as_bytes());
+                // An upstream's 401 page may echo the header it was sent.
+                let header = format!("Basic {encoded}");
+                secrets.extend([header.clone(), encoded]);
+                Some(Secret::new(header))
             }
         };
+        let query = parsed.query().unwrap_or("");
+        let long_values = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').map(|(_, value)| value))
+            .filter(|value| value.chars().count() >= LONG_QUERY_VALUE)
+            .flat_map(|value| [value.to_owned(), percent_decode(value)]);
+        secrets.extend(long_values);
+        secrets.sort();
+        secrets.dedup();
+        redact::register(secrets.iter().cloned());
         // The Host header: the port only when the URL names one other than the scheme's.
         let host_str = parsed.host_str().unwrap_or(&host);
         let authority = match parsed.port() {
             Some(port) => format!("{host_str}:{port}"),
             None => host_str.to_owned(),
         };
-        let path = match parsed.query() {
-            Some(query) => format!("{}?{query}", parsed.path()),
-            None => parsed.path().to_owned(),
+        let (path, shown_path) = match parsed.query() {
+            Some(query) => (
+                format!("{}?{query}", parsed.path()),
+                format!("{}?{}", parsed.path(), masked_query(query)),
+            ),
+            None => (parsed.path().to_owned(), parsed.path().to_owned()),
         };
         Ok(Target {
             tls,
@@ -117,16 +149,30 @@ impl Target {
             port,
             authority,
             path,
+            shown_path,
             basic,
             secrets,
         })
     }
 
-    /// `http[s]://host:port/path`, without credentials.
+    /// `http[s]://host:port/path?key=***`: no credentials, and no query value, since that is
+    /// where API keys and tokens live.
     pub fn display(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}{}", self.authority, self.path)
+        format!("{scheme}://{}{}", self.authority, self.shown_path)
     }
+}
+
+/// `query` with every value replaced by `***` (a key without a value is kept as it is).
+fn masked_query(query: &str) -> String {
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) => format!("{key}=***"),
+            None => pair.to_owned(),
+        })
+        .collect();
+    pairs.join("&")
 }
 
 /// What one GET brought back.
@@ -346,9 +392,29 @@ mod tests {
     fn credentials_become_a_basic_header_and_secrets() {
         let t = Target::parse("http://user:p%40ss@h:81/x").unwrap();
         assert_eq!(t.basic.as_ref().unwrap().expose(), "Basic dXNlcjpwQHNz");
-        assert_eq!(t.secrets, ["p%40ss", "p@ss"]);
+        assert_eq!(
+            t.secrets,
+            ["Basic dXNlcjpwQHNz", "dXNlcjpwQHNz", "p%40ss", "p@ss"]
+        );
         assert!(!t.display().contains("ss"), "{}", t.display());
-        assert!(!format!("{t:?}").contains("dXNlcjpwQHNz"));
+    }
+
+    #[test]
+    fn query_values_show_as_stars_but_are_sent() {
+        let t = Target::parse("https://h/health?api_key=SECRETKEY123&v=2&flag").unwrap();
+        assert_eq!(t.display(), "https://h/health?api_key=***&v=***&flag");
+        assert_eq!(t.path, "/health?api_key=SECRETKEY123&v=2&flag");
+        assert_eq!(t.secrets, ["SECRETKEY123"]);
+    }
+
+    #[test]
+    fn debug_of_a_target_shows_no_secret() {
+        let t = Target::parse("http://user:p%40ss@h:81/x?token=tok3n&sig=abcdefgh12").unwrap();
+        let debug = format!("{t:?}");
+        for secret in ["p%40ss", "p@ss", "dXNlcjpwQHNz", "tok3n", "abcdefgh12"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("http://h:81/x?token=***&sig=***"), "{debug}");
     }
 
     #[test]
