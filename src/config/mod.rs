@@ -99,7 +99,7 @@ pub(crate) struct Settings {
 }
 
 /// The `[<profile>.health]` table. Defaults match `[default.health]` in `Rocket.toml`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct HealthSettings {
     /// Deadline of each dependency check, pool acquire and query together, in ms. Default 1000.
@@ -133,7 +133,7 @@ pub(crate) struct HealthSettings {
 }
 
 /// A `[<profile>.health.checks.<name>]` table: settings of a check, or the declaration of one.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct CheckSettings {
     /// This check's deadline in ms; the global `timeout_ms` when unset.
@@ -371,11 +371,20 @@ impl CheckSettings {
 impl Settings {
     /// Reads and validates the settings; the error names the key at fault.
     pub fn from_figment(figment: &Figment) -> Result<Settings, String> {
-        let settings: Settings = figment.extract().map_err(|e| e.to_string())?;
+        let settings: Settings = figment.extract().map_err(redacted::describe)?;
+        let env_token = std::env::var("VITALS_TOKEN").ok();
+        let tokens = settings.health.token.iter().map(|t| t.expose().trim());
+        crate::redact::register(
+            tokens
+                .chain(env_token.as_deref().map(str::trim))
+                .map(Into::into),
+        );
         settings.health.validate()?;
         Ok(settings)
     }
 }
+
+mod redacted;
 
 #[cfg(test)]
 // figment::Jail's closures must return figment's own (large) error type.
