@@ -62,6 +62,7 @@ mod listener;
 #[doc(hidden)]
 pub mod logging;
 mod metrics;
+mod panics;
 mod pools;
 #[doc(hidden)]
 pub mod probes;
@@ -481,6 +482,8 @@ async fn engine_stage(
             },
         )
     };
+    // A check's panic message may hold a credential: its threads' panics print sanitised.
+    panics::install();
     let engine = Health::new(registry, health.cache_ms, recorder)
         .isolated(checks::checks_runtime())
         .on_timer(health.timer())

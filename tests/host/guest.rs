@@ -1,7 +1,8 @@
 //! A host app for the good-guest tests (`tests/api/guest.rs` runs it as a process, built as
 //! the example `guest`): its own caching headers, its own `shutdown` settings, Rocket's own
 //! signal handling (`.drain_on_signal(false)`), and a rocket_db_pools Postgres pool of one
-//! connection that its handlers use and vitals checks. `ORDERS_URL` names the database.
+//! connection that its handlers use and vitals checks. `ORDERS_URL` names the database;
+//! `GUEST_PANIC` adds a check that panics.
 
 use rocket::http::Header;
 use rocket::{get, launch, routes, Responder};
@@ -48,13 +49,21 @@ fn rocket() -> _ {
         .merge(("shutdown.mercy", 2))
         .merge(("databases.orders.url", url))
         .merge(("databases.orders.max_connections", 1));
+    let mut vitals = Vitals::new()
+        .base("/ops")
+        .database::<Orders>("orders")
+        .drain_on_signal(false);
+    // `GUEST_PANIC`: a check whose every run panics with a URL and its password.
+    if std::env::var_os("GUEST_PANIC").is_some() {
+        vitals = vitals.check_fn("queue", || async {
+            if true {
+                panic!("redis://:pw1234@h down");
+            }
+            Ok::<(), String>(())
+        });
+    }
     rocket::custom(figment)
         .attach(Orders::init())
         .mount("/", routes![cached, slow])
-        .attach(
-            Vitals::new()
-                .base("/ops")
-                .database::<Orders>("orders")
-                .drain_on_signal(false),
-        )
+        .attach(vitals)
 }
