@@ -484,6 +484,8 @@ async fn engine_stage(
     };
     // A check's panic message may hold a credential: its threads' panics print sanitised.
     panics::install();
+    // Every check's secrets are hidden in every text and log line, not only in its own.
+    redact::register(registry.secrets());
     let engine = Health::new(registry, health.cache_ms, recorder)
         .isolated(checks::checks_runtime())
         .on_timer(health.timer())

@@ -442,3 +442,39 @@ async fn a_checks_panic_reaches_stderr_and_the_answer_only_sanitised() {
     );
     assert!(output.contains("redis://:***@h down"), "{output}");
 }
+
+/// A host's check that passes and names one secret.
+struct Keeps(&'static str);
+
+#[rocket::async_trait]
+impl vitals::Check for Keeps {
+    async fn run(&self, _: &vitals::Run) -> Result<(), vitals::Failure> {
+        Ok(())
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.0.to_owned()]
+    }
+}
+
+#[rocket::async_test]
+async fn a_host_checks_secret_is_hidden_in_answers_that_are_not_its_own() {
+    capture_logs(); // before `rocket::custom` installs Rocket's logger
+    let secret = "Host-secret-81";
+    let vitals = vitals::Vitals::new().check("vault", Keeps(secret));
+    let rocket = rocket::custom(rocket::Config::figment()).attach(vitals);
+    let client = rocket::local::asynchronous::Client::tracked(rocket)
+        .await
+        .expect("the host app ignites");
+    // The refusal names the excluded name, which here is the secret.
+    let refused = client
+        .get(format!("/health/ready?exclude={secret}"))
+        .dispatch()
+        .await;
+    assert_eq!(refused.status(), rocket::http::Status::BadRequest);
+    let body = refused.into_string().await.unwrap();
+    assert!(
+        body.contains("cannot exclude unknown check '***'"),
+        "{body}"
+    );
+}
