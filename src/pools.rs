@@ -112,9 +112,27 @@ impl rocket_db_pools::Pool for PgLazy {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        // NOTE: sqlx's close waits for every checked-out connection to come back. Rocket runs
+        // this before it counts its grace, without a deadline, so a host's query on a server
+        // that went silent would hold the process forever; the pool is closed either way, and
+        // a connection that comes back later is closed then.
+        if tokio::time::timeout(CLOSE_WITHIN, self.pool.close())
+            .await
+            .is_err()
+        {
+            log::warn!(
+                target: "vitals::shutdown",
+                "a Postgres pool still had connections out after {} s; they close when they \
+                 come back",
+                CLOSE_WITHIN.as_secs()
+            );
+        }
     }
 }
+
+/// How long closing a Postgres pool at shutdown waits for its connections: Rocket's default
+/// `shutdown.grace`.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
 impl fmt::Debug for PgLazy {
     // Hand-written: `PgConnectOptions`' own Debug prints the password.

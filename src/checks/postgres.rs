@@ -5,8 +5,9 @@
 //! SQLSTATE code or I/O kind.
 
 use futures::future::BoxFuture;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, Executor, PgPool};
+use sqlx::{Connection, Executor, PgPool, Postgres};
 use tokio::time::{timeout_at, Instant};
 
 use super::{Attempt, Failure, Pooled, PooledCheck, Reason};
@@ -38,7 +39,10 @@ impl Pooled for PgPool {
             .await
             .map_err(|_| Failure::timeout())??;
         match timeout_at(deadline, select_one(&mut conn)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                release(conn, deadline);
+                Ok(())
+            }
             // Dropping the detached connection closes its socket; returned to the pool it would
             // be pinged on release with no deadline.
             Ok(Err(e)) => {
@@ -68,6 +72,22 @@ impl Pooled for PgPool {
             .await
             .unwrap_or_else(|_| Err(Failure::timeout()))
     }
+}
+
+// NOTE: a `PoolConnection` dropped goes back to its pool through a task of sqlx's that pings
+// it first, with no deadline. A server that goes silent after answering `SELECT 1` keeps that
+// ping, and with it the connection's place in the pool, forever: every later check waits for
+// a connection in vain, and `Pool::close` at shutdown never returns.
+/// Hands `conn` back to its pool on a task of its own, so the check answers now, bounded by
+/// `deadline`: past it, the connection is closed and the pool may open another.
+fn release(mut conn: PoolConnection<Postgres>, deadline: Instant) {
+    let returning = conn.return_to_pool();
+    drop(conn);
+    tokio::spawn(async move {
+        if timeout_at(deadline, returning).await.is_err() {
+            log::debug!(target: "vitals::check", "postgres: a pooled connection was not returned by the deadline; closed");
+        }
+    });
 }
 
 /// One connection outside the pool; a host name that does not resolve is reason `dns`.

@@ -24,6 +24,7 @@ mod process;
 mod ready;
 mod reasons;
 mod secrets;
+mod shutdown;
 mod startup;
 mod status_page;
 mod surface;
