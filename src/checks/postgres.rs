@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor, PgPool, Postgres};
 use tokio::time::{timeout_at, Instant};
 
+use super::pooled::pool_timed_out;
 use super::{Attempt, Failure, Pooled, PooledCheck, Reason};
 
 /// `SELECT 1` through a sqlx pool.
@@ -23,7 +24,7 @@ impl Pooled for PgPool {
         self.size() >= self.options().get_max_connections() && self.num_idle() == 0
     }
 
-    async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt> {
+    async fn on_pooled(&self, deadline: Instant, table: Option<&str>) -> Result<(), Attempt> {
         let acquire = async {
             // NOTE: sqlx's pool retries a failed connect (refused, too many clients, starting
             // up) until its own acquire timeout and then says only "pool timed out", so the
@@ -33,7 +34,12 @@ impl Pooled for PgPool {
             if self.size() == 0 {
                 connect_once(&self.connect_options()).await?;
             }
-            self.acquire().await.map_err(failure)
+            self.acquire().await.map_err(|e| match e {
+                sqlx::Error::PoolTimedOut => {
+                    pool_timed_out(Some(self.options().get_acquire_timeout()), table)
+                }
+                e => failure(e),
+            })
         };
         let mut conn = timeout_at(deadline, acquire)
             .await

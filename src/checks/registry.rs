@@ -231,7 +231,9 @@ fn pool_url(rocket: &Rocket<Build>, table: &str) -> String {
 fn managed_postgres(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {
     let db = Db::fetch(rocket).ok_or("the Postgres pool (databases.postgres) did not start")?;
     let secrets = url_secrets(&pool_url(rocket, "postgres"));
-    Ok(Arc::new(PostgresCheck::new(db.pool.clone(), secrets)))
+    Ok(Arc::new(
+        PostgresCheck::new(db.pool.clone(), secrets).table("postgres"),
+    ))
 }
 
 fn managed_redis(
@@ -251,7 +253,7 @@ fn managed_redis(
     }
     let secrets = url_secrets(&url);
     let pool = RedisPool::Managed(cache.pool.clone()).at(&url);
-    Ok(Arc::new(RedisCheck::new(pool, secrets)))
+    Ok(Arc::new(RedisCheck::new(pool, secrets).table("redis")))
 }
 
 #[cfg(test)]

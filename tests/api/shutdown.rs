@@ -16,13 +16,13 @@ const GRACE_AND_MERCY: Duration = Duration::from_secs(2 + 3);
 /// A proxy to the shared Postgres that forwards each connection's startup and first query,
 /// then swallows whatever the client sends: the server answers one `SELECT 1` and then goes
 /// silent, as one behind a broken network path does.
-struct GoesSilent {
+pub struct GoesSilent {
     port: u16,
     task: JoinHandle<()>,
 }
 
 impl GoesSilent {
-    async fn start() -> GoesSilent {
+    pub async fn start() -> GoesSilent {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
@@ -34,7 +34,7 @@ impl GoesSilent {
     }
 
     /// Without TLS, so the proxy can read the messages.
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!(
             "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
             self.port
