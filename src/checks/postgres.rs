@@ -31,15 +31,23 @@ impl Pooled for PgPool {
             // check's deadline would always fire first. An empty pool is about to connect:
             // one connection of our own first reports any refusal at once, with the server's
             // words. A pool that has a connection (even one being returned) skips this.
+            let options = self.connect_options();
             if self.size() == 0 {
-                connect_once(&self.connect_options()).await?;
+                connect_once(&options).await?;
             }
-            self.acquire().await.map_err(|e| match e {
-                sqlx::Error::PoolTimedOut => {
-                    pool_timed_out(Some(self.options().get_acquire_timeout()), table)
-                }
-                e => failure(e),
-            })
+            // A pool with connections but none idle (the host's work holds them) opens one
+            // of its own, with the same retries: the address tells a refusal at once.
+            let acquiring = self.acquire();
+            tokio::select! {
+                biased;
+                got = acquiring => got.map_err(|e| match e {
+                    sqlx::Error::PoolTimedOut => {
+                        pool_timed_out(Some(self.options().get_acquire_timeout()), table)
+                    }
+                    e => failure(e),
+                }),
+                found = refusal_behind(&options) => Err(found),
+            }
         };
         let mut conn = timeout_at(deadline, acquire)
             .await
@@ -121,6 +129,25 @@ async fn connect(options: &PgConnectOptions) -> Result<PgConnection, Failure> {
             _ => failure,
         }
     })
+}
+
+/// How long an acquire may take before the pool's address is asked whether it refuses: far
+/// more than a healthy pool takes to hand out or open a connection.
+const PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The refusal (or unresolvable name) at the pool's address, asked once an acquire has taken
+/// [`PATIENCE`]; pending for ever when the address accepts, the acquire's business then. A
+/// TCP connection that sends nothing leaves no line in the server's log.
+async fn refusal_behind(options: &PgConnectOptions) -> Failure {
+    tokio::time::sleep(PATIENCE).await;
+    if options.get_socket().is_none() {
+        if let Err(found) = super::net::connect(options.get_host(), options.get_port()).await {
+            if matches!(found.reason(), Reason::Refused | Reason::Dns) {
+                return Failure::new(found.reason(), format!("postgres: {found}"));
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 /// Connects once and closes: the server's answer to a new client, in milliseconds.
