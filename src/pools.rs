@@ -60,18 +60,43 @@ pub struct PgLazy {
     pub pool: sqlx::PgPool,
 }
 
-/// Why a Postgres pool could not be built: the message names the key at fault.
+/// Why a Postgres pool could not be built. rocket_db_pools hands the pool only its own table,
+/// not its name, so the message says `databases.<name>`; vitals' launch error names the table
+/// (see [`table_error`]).
 #[derive(Debug, thiserror::Error)]
 pub enum PgPoolError {
-    /// A value of `databases.postgres` is missing or of the wrong type.
-    #[error("databases.postgres: {0}")]
+    /// A value of the pool's table is missing or of the wrong type.
+    #[error("databases.<name>: {0}")]
     Config(#[from] figment::Error),
-    /// `databases.postgres.url` is not a Postgres URL (the reason, sanitised).
-    #[error("databases.postgres.url is not a valid Postgres URL: {0}")]
+    /// The table's `url` is not a Postgres URL (the reason, sanitised).
+    #[error("databases.<name>.url is not a valid Postgres URL: {0}")]
     Url(String),
     /// Acquiring a connection failed (only through `Connection<Db>`, which vitals does not use).
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+}
+
+/// What is wrong with the table `databases.<table>` of a [`PgLazy`] pool that did not start,
+/// named by its key; `None` when the table is fine (the pool failed for another reason).
+pub(crate) fn table_error(figment: &Figment, table: &str) -> Option<String> {
+    match figment.extract_inner::<String>(&format!("databases.{table}.url")) {
+        Err(e) => Some(format!("databases.{table}.url: {e}")),
+        Ok(url) => pg_options(&url)
+            .err()
+            .map(|why| format!("databases.{table}.url is not a valid Postgres URL: {why}")),
+    }
+}
+
+/// The connect options of a Postgres `url`, or why it is not one (sanitised).
+fn pg_options(url: &str) -> Result<PgConnectOptions, String> {
+    // sqlx parses any scheme; a mysql:// URL would otherwise surface as a check error.
+    if !["postgres://", "postgresql://"]
+        .iter()
+        .any(|s| url.starts_with(s))
+    {
+        return Err("the scheme must be postgres:// or postgresql://".to_owned());
+    }
+    PgConnectOptions::from_str(url).map_err(|e| crate::redact::sanitise(&e.to_string()))
 }
 
 #[rocket::async_trait]
@@ -81,16 +106,8 @@ impl rocket_db_pools::Pool for PgLazy {
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: Config = figment.extract()?;
-        let bad_url = |why: &str| PgPoolError::Url(crate::redact::sanitise(why));
-        // sqlx parses any scheme; a mysql:// URL would otherwise surface as a check error.
-        if !["postgres://", "postgresql://"]
-            .iter()
-            .any(|s| config.url.starts_with(s))
-        {
-            return Err(bad_url("the scheme must be postgres:// or postgresql://"));
-        }
-        let options = PgConnectOptions::from_str(&config.url)
-            .map_err(|e| bad_url(&e.to_string()))?
+        let options = pg_options(&config.url)
+            .map_err(PgPoolError::Url)?
             .application_name("vitals")
             // Every check runs `SELECT 1`: logging each at info level would drown the log.
             .log_statements(log::LevelFilter::Trace);

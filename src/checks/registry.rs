@@ -236,7 +236,10 @@ fn pool_url(rocket: &Rocket<Build>, table: &str) -> String {
 }
 
 fn managed_postgres(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {
-    let db = Db::fetch(rocket).ok_or("the Postgres pool (databases.postgres) did not start")?;
+    let db = Db::fetch(rocket).ok_or_else(|| {
+        crate::pools::table_error(rocket.figment(), "postgres")
+            .unwrap_or_else(|| "the Postgres pool (databases.postgres) did not start".to_owned())
+    })?;
     let secrets = url_secrets(&pool_url(rocket, "postgres"));
     Ok(Arc::new(
         PostgresCheck::new(db.pool.clone(), secrets).table("postgres"),

@@ -26,6 +26,13 @@ where
     D::Pool: Clone,
 {
     let Some(db) = D::fetch(rocket) else {
+        let is_pg_lazy = std::any::TypeId::of::<D::Pool>() == std::any::TypeId::of::<PgLazy>();
+        let named = is_pg_lazy
+            .then(|| crate::pools::table_error(rocket.figment(), D::NAME))
+            .flatten();
+        if let Some(why) = named {
+            return Err(why);
+        }
         return Err(format!(
             "the database pool '{}' did not start: attach {}::init() to the app (when it is \
              attached, its own error is logged above)",

@@ -215,3 +215,24 @@ async fn a_hosts_postgres_gone_after_launch_is_refused_at_once_not_at_the_deadli
         answer.elapsed
     );
 }
+
+#[rocket::async_test]
+async fn a_hosts_bad_postgres_url_stops_launch_naming_the_hosts_table() {
+    let rocket = host(val("mysql://app@db/orders"), redis_url(6379));
+    let ignited = rocket.ignite().await.map_err(|e| e.to_string());
+    assert!(ignited.is_err(), "launched with a mysql:// URL");
+    let errors: Vec<String> = logs()
+        .into_iter()
+        .filter(|l| l.contains(r#""level":"error""#))
+        .collect();
+    assert!(
+        errors.iter().any(|l| l.contains(
+            "databases.orders.url is not a valid Postgres URL: the scheme must be postgres://"
+        )),
+        "{errors:?}"
+    );
+    assert!(
+        !errors.iter().any(|l| l.contains("databases.postgres")),
+        "{errors:?}"
+    );
+}
