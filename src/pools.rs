@@ -291,8 +291,26 @@ impl managed::Manager for RedisManager {
         }
     }
 
-    async fn recycle(&self, _: &mut Self::Type, _: &managed::Metrics) -> RecycleResult {
-        Ok(())
+    async fn recycle(&self, _: &mut Self::Type, metrics: &managed::Metrics) -> RecycleResult {
+        match self.renewal_due(metrics.created, std::time::Instant::now()) {
+            // deadpool drops the connection and makes a new one for this checkout.
+            true => Err(managed::RecycleError::message(
+                "a TLS connection an hour old is renewed",
+            )),
+            false => Ok(()),
+        }
+    }
+}
+
+/// The longest a pooled `rediss://` connection serves: a server's rotated certificate (Redis
+/// keeps old connections on the old one) is seen, and its expiry reported, within this.
+const TLS_LIFETIME: Duration = Duration::from_secs(3600);
+
+impl RedisManager {
+    /// Whether a connection made at `created` must be replaced at `now` rather than reused:
+    /// a TLS connection older than [`TLS_LIFETIME`]. A plain one lives as long as it works.
+    fn renewal_due(&self, created: std::time::Instant, now: std::time::Instant) -> bool {
+        self.tls.is_some() && now.saturating_duration_since(created) > TLS_LIFETIME
     }
 }
 
@@ -369,5 +387,22 @@ pub(crate) fn attach(rocket: Rocket<Build>, postgres: bool, redis: bool) -> Rock
     match redis {
         true => rocket.attach(Cache::init()),
         false => rocket,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_rediss_connection_is_renewed_once_an_hour_old_and_a_plain_one_never() {
+        let tls = RedisManager::new("rediss://cache:6380").unwrap();
+        let plain = RedisManager::new("redis://cache:6379").unwrap();
+        let created = Instant::now();
+        let minutes = |m: u64| created + Duration::from_secs(m * 60);
+        assert!(!tls.renewal_due(created, minutes(59)));
+        assert!(tls.renewal_due(created, minutes(61)));
+        assert!(!plain.renewal_due(created, minutes(24 * 60)));
     }
 }
