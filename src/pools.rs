@@ -76,15 +76,15 @@ pub enum PgPoolError {
     Sqlx(#[from] sqlx::Error),
 }
 
-/// What is wrong with the table `databases.<table>` of a [`PgLazy`] pool that did not start,
-/// named by its key; `None` when the table is fine (the pool failed for another reason).
+/// What is wrong with the URL of `databases.<table>`, a [`PgLazy`] pool that did not start,
+/// named by its key; `None` when there is no URL (perhaps no pool was attached) or it is fine.
 pub(crate) fn table_error(figment: &Figment, table: &str) -> Option<String> {
-    match figment.extract_inner::<String>(&format!("databases.{table}.url")) {
-        Err(e) => Some(format!("databases.{table}.url: {e}")),
-        Ok(url) => pg_options(&url)
-            .err()
-            .map(|why| format!("databases.{table}.url is not a valid Postgres URL: {why}")),
-    }
+    let url = figment
+        .extract_inner::<String>(&format!("databases.{table}.url"))
+        .ok()?;
+    pg_options(&url)
+        .err()
+        .map(|why| format!("databases.{table}.url is not a valid Postgres URL: {why}"))
 }
 
 /// The connect options of a Postgres `url`, or why it is not one (sanitised).
