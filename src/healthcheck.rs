@@ -17,6 +17,35 @@ pub const TIMEOUT: Duration = Duration::from_secs(3);
 /// Most of an answer's body it reads; the first line is all it shows.
 const MAX_BODY: usize = 16 * 1024;
 
+/// The whole command: the probe of `url` on a runtime of its own, left at once when the probe
+/// ends, so [`TIMEOUT`] bounds the process too (see [`on_own_runtime`]).
+pub fn main(url: Option<String>) -> ExitCode {
+    on_own_runtime(run(url)).unwrap_or(ExitCode::FAILURE)
+}
+
+// NOTE: a name lookup (getaddrinfo) runs on a blocking thread and cannot be cancelled. The
+// probe's timeout stops waiting for it, but a runtime that is dropped, or shut down with a
+// timeout as Rocket's is (500 ms), still waits for that thread: the process would outlive
+// its 3 s. `shutdown_background` waits for nothing.
+/// Runs `probe` on a current-thread runtime and returns its result as soon as it has one,
+/// abandoning any blocking work still going; `None` when no runtime can be made (said on
+/// stderr).
+pub fn on_own_runtime<T>(probe: impl std::future::Future<Output = T>) -> Option<T> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("unhealthy: no runtime: {e}");
+            return None;
+        }
+    };
+    let result = runtime.block_on(probe);
+    runtime.shutdown_background();
+    Some(result)
+}
+
 /// Runs the probe of `url` (the default URL when `None`).
 pub async fn run(url: Option<String>) -> ExitCode {
     let url = url.unwrap_or_else(|| default_url(std::env::var("ROCKET_PORT").ok().as_deref()));
@@ -74,6 +103,22 @@ pub async fn get(url: &str) -> Result<(u16, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lookup_still_blocking_when_the_probe_gives_up_does_not_hold_the_exit() {
+        // A resolver that hangs, as getaddrinfo does when its DNS server never answers.
+        let hanging_lookup = || std::thread::sleep(Duration::from_secs(2));
+        let started = std::time::Instant::now();
+        let gave_up = on_own_runtime(async move {
+            let lookup = tokio::task::spawn_blocking(hanging_lookup);
+            tokio::time::timeout(Duration::from_millis(100), lookup)
+                .await
+                .is_err()
+        });
+        assert_eq!(gave_up, Some(true));
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(400), "took {took:?}");
+    }
 
     #[test]
     fn default_url_uses_rocket_port_or_8000() {

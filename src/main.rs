@@ -103,18 +103,25 @@ fn parse_probes(args: &[String]) -> Result<Command, String> {
     Ok(Command::Probes(options))
 }
 
-#[rocket::main]
-async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match parse(&args) {
-        Ok(Command::Serve) => match vitals::rocket().launch().await {
+/// Serves until shut down, on Rocket's runtime (what `#[rocket::main]` expands to).
+fn serve() -> ExitCode {
+    rocket::async_main(async {
+        match vitals::rocket().launch().await {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 log::error!(target: "vitals", "launch failed: {e}");
                 ExitCode::FAILURE
             }
-        },
-        Ok(Command::Healthcheck(url)) => vitals::healthcheck::run(url).await,
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args) {
+        Ok(Command::Serve) => serve(),
+        // Not on Rocket's runtime, whose end waits up to 500 ms for a blocked name lookup.
+        Ok(Command::Healthcheck(url)) => vitals::healthcheck::main(url),
         Ok(Command::Probes(options)) => vitals::probes::run(options),
         Ok(Command::Help(text)) => {
             println!("{text}");

@@ -60,18 +60,45 @@ pub struct PgLazy {
     pub pool: sqlx::PgPool,
 }
 
-/// Why a Postgres pool could not be built: the message names the key at fault.
+/// Why a Postgres pool could not be built. rocket_db_pools hands the pool only its own table,
+/// not its name, so the message says `databases.<name>`; vitals' launch error names the table
+/// (see [`table_error`]).
 #[derive(Debug, thiserror::Error)]
 pub enum PgPoolError {
-    /// A value of `databases.postgres` is missing or of the wrong type.
-    #[error("databases.postgres: {0}")]
+    /// A value of the pool's table is missing or of the wrong type.
+    #[error("databases.<name>: {0}")]
     Config(#[from] figment::Error),
-    /// `databases.postgres.url` is not a Postgres URL (the reason, sanitised).
-    #[error("databases.postgres.url is not a valid Postgres URL: {0}")]
+    /// The table's `url` is not a Postgres URL (the reason, sanitised).
+    #[error("databases.<name>.url is not a valid Postgres URL: {0}")]
     Url(String),
     /// Acquiring a connection failed (only through `Connection<Db>`, which vitals does not use).
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+}
+
+/// What is wrong with the URL of `databases.<table>`, a [`PgLazy`] pool that did not start,
+/// named by its key; `None` when there is no URL (perhaps no pool was attached) or it is fine.
+pub(crate) fn table_error(figment: &Figment, table: &str) -> Option<String> {
+    let url = figment
+        .extract_inner::<String>(&format!("databases.{table}.url"))
+        .ok()?;
+    pg_options(&url)
+        .err()
+        .map(|why| format!("databases.{table}.url is not a valid Postgres URL: {why}"))
+}
+
+/// The connect options of a Postgres `url`, or why it is not one (sanitised).
+fn pg_options(url: &str) -> Result<PgConnectOptions, String> {
+    // sqlx parses any scheme; a mysql:// URL would otherwise surface as a check error.
+    if !["postgres://", "postgresql://"]
+        .iter()
+        .any(|s| url.starts_with(s))
+    {
+        return Err("the scheme must be postgres:// or postgresql://".to_owned());
+    }
+    crate::redact::register(crate::redact::url_secrets(url));
+    PgConnectOptions::from_str(&known_parameters_only(url))
+        .map_err(|e| crate::redact::sanitise(&e.to_string()))
 }
 
 #[rocket::async_trait]
@@ -81,18 +108,8 @@ impl rocket_db_pools::Pool for PgLazy {
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: Config = figment.extract()?;
-        let bad_url = |why: &str| PgPoolError::Url(crate::redact::sanitise(why));
-        // sqlx parses any scheme; a mysql:// URL would otherwise surface as a check error.
-        if !["postgres://", "postgresql://"]
-            .iter()
-            .any(|s| config.url.starts_with(s))
-        {
-            return Err(bad_url("the scheme must be postgres:// or postgresql://"));
-        }
-        crate::redact::register(crate::redact::url_secrets(&config.url));
-        let url = known_parameters_only(&config.url);
-        let options = PgConnectOptions::from_str(&url)
-            .map_err(|e| bad_url(&e.to_string()))?
+        let options = pg_options(&config.url)
+            .map_err(PgPoolError::Url)?
             .application_name("vitals")
             // Every check runs `SELECT 1`: logging each at info level would drown the log.
             .log_statements(log::LevelFilter::Trace);
@@ -114,7 +131,21 @@ impl rocket_db_pools::Pool for PgLazy {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        // NOTE: sqlx's close waits for every checked-out connection to come back. Rocket runs
+        // this before it counts its grace, without a deadline, so a host's query on a server
+        // that went silent would hold the process forever; the pool is closed either way, and
+        // a connection that comes back later is closed then.
+        if tokio::time::timeout(CLOSE_WITHIN, self.pool.close())
+            .await
+            .is_err()
+        {
+            log::warn!(
+                target: "vitals::shutdown",
+                "a Postgres pool still had connections out after {} s; they close when they \
+                 come back",
+                CLOSE_WITHIN.as_secs()
+            );
+        }
     }
 }
 
@@ -166,6 +197,10 @@ fn known_parameters_only(url: &str) -> String {
     parsed.set_query((!known.is_empty()).then(|| known.join("&")).as_deref());
     parsed.into()
 }
+
+/// How long closing a Postgres pool at shutdown waits for its connections: Rocket's default
+/// `shutdown.grace`.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
 impl fmt::Debug for PgLazy {
     // Hand-written: `PgConnectOptions`' own Debug prints the password.
@@ -307,8 +342,26 @@ impl managed::Manager for RedisManager {
         }
     }
 
-    async fn recycle(&self, _: &mut Self::Type, _: &managed::Metrics) -> RecycleResult {
-        Ok(())
+    async fn recycle(&self, _: &mut Self::Type, metrics: &managed::Metrics) -> RecycleResult {
+        match self.renewal_due(metrics.created, std::time::Instant::now()) {
+            // deadpool drops the connection and makes a new one for this checkout.
+            true => Err(managed::RecycleError::message(
+                "a TLS connection an hour old is renewed",
+            )),
+            false => Ok(()),
+        }
+    }
+}
+
+/// The longest a pooled `rediss://` connection serves: a server's rotated certificate (Redis
+/// keeps old connections on the old one) is seen, and its expiry reported, within this.
+const TLS_LIFETIME: Duration = Duration::from_secs(3600);
+
+impl RedisManager {
+    /// Whether a connection made at `created` must be replaced at `now` rather than reused:
+    /// a TLS connection older than [`TLS_LIFETIME`]. A plain one lives as long as it works.
+    fn renewal_due(&self, created: std::time::Instant, now: std::time::Instant) -> bool {
+        self.tls.is_some() && now.saturating_duration_since(created) > TLS_LIFETIME
     }
 }
 
@@ -392,6 +445,7 @@ pub(crate) fn attach(rocket: Rocket<Build>, postgres: bool, redis: bool) -> Rock
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn parameters_sqlx_would_ignore_never_reach_it() {
@@ -408,5 +462,16 @@ mod tests {
             known_parameters_only("postgres://u@h/d"),
             "postgres://u@h/d"
         );
+    }
+
+    #[test]
+    fn a_rediss_connection_is_renewed_once_an_hour_old_and_a_plain_one_never() {
+        let tls = RedisManager::new("rediss://cache:6380").unwrap();
+        let plain = RedisManager::new("redis://cache:6379").unwrap();
+        let created = Instant::now();
+        let minutes = |m: u64| created + Duration::from_secs(m * 60);
+        assert!(!tls.renewal_due(created, minutes(59)));
+        assert!(tls.renewal_due(created, minutes(61)));
+        assert!(!plain.renewal_due(created, minutes(24 * 60)));
     }
 }

@@ -27,8 +27,9 @@ where
 pub(crate) trait Pooled: Send + Sync + 'static {
     /// Every connection is checked out and the pool may open no more.
     fn is_busy(&self) -> bool;
-    /// One try on a pooled connection, acquire included, by `deadline`.
-    async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt>;
+    /// One try on a pooled connection, acquire included, by `deadline`; `table` is the
+    /// pool's `databases.<name>` when it has one, for a pool timeout's words.
+    async fn on_pooled(&self, deadline: Instant, table: Option<&str>) -> Result<(), Attempt>;
     /// The same on a connection of the check's own, outside the pool.
     async fn on_own_connection(&self, deadline: Instant) -> Result<(), Failure>;
     /// The `notAfter` of the certificate the pool's latest TLS handshake saw.
@@ -43,6 +44,7 @@ pub(crate) struct PooledCheck<P> {
     pool: P,
     secrets: Vec<String>,
     shared: bool,
+    table: Option<String>,
 }
 
 impl<P: Pooled> PooledCheck<P> {
@@ -52,7 +54,15 @@ impl<P: Pooled> PooledCheck<P> {
             pool,
             secrets,
             shared: false,
+            table: None,
         }
+    }
+
+    /// The pool is configured by `[<profile>.databases.<table>]`: its own timeouts are named
+    /// by that key.
+    pub fn table(mut self, table: &str) -> PooledCheck<P> {
+        self.table = Some(table.to_owned());
+        self
     }
 
     /// The pool is shared with a host app's own work: when all of it is busy, test the server
@@ -71,7 +81,8 @@ impl<P: Pooled> Check for PooledCheck<P> {
             run.checked_beside_busy_pool();
             self.pool.on_own_connection(run.deadline()).await
         } else {
-            with_one_retry(|| self.pool.on_pooled(run.deadline())).await
+            let table = self.table.as_deref();
+            with_one_retry(|| self.pool.on_pooled(run.deadline(), table)).await
         };
         if let Some(not_after) = self.pool.certificate_expires() {
             run.certificate_expires(not_after);
@@ -86,6 +97,24 @@ impl<P: Pooled> Check for PooledCheck<P> {
     fn component_type(&self) -> &'static str {
         "datastore"
     }
+}
+
+/// A pool that gave up on its own timeout (`timeout`, the pool's `connect_timeout`), before the
+/// check's deadline: worded as the pool's, not as the check's.
+pub(crate) fn pool_timed_out(timeout: Option<std::time::Duration>, table: Option<&str>) -> Failure {
+    let within = match timeout {
+        Some(t) if t.subsec_millis() == 0 => format!("{} s", t.as_secs()),
+        Some(t) => format!("{} ms", t.as_millis()),
+        None => "its timeout".to_owned(),
+    };
+    let key = match table {
+        Some(table) => format!("databases.{table}.connect_timeout"),
+        None => "its acquire timeout".to_owned(),
+    };
+    Failure::new(
+        super::Reason::Timeout,
+        format!("the pool opened no connection within {within} ({key})"),
+    )
 }
 
 /// How one try on one connection failed, for the built-in kinds.

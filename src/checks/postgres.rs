@@ -5,10 +5,12 @@
 //! SQLSTATE code or I/O kind.
 
 use futures::future::BoxFuture;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, Executor, PgPool};
+use sqlx::{Connection, Executor, PgPool, Postgres};
 use tokio::time::{timeout_at, Instant};
 
+use super::pooled::pool_timed_out;
 use super::{Attempt, Failure, Pooled, PooledCheck, Reason};
 
 /// `SELECT 1` through a sqlx pool.
@@ -22,23 +24,39 @@ impl Pooled for PgPool {
         self.size() >= self.options().get_max_connections() && self.num_idle() == 0
     }
 
-    async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt> {
+    async fn on_pooled(&self, deadline: Instant, table: Option<&str>) -> Result<(), Attempt> {
         let acquire = async {
             // NOTE: sqlx's pool retries a failed connect (refused, too many clients, starting
             // up) until its own acquire timeout and then says only "pool timed out", so the
             // check's deadline would always fire first. An empty pool is about to connect:
             // one connection of our own first reports any refusal at once, with the server's
             // words. A pool that has a connection (even one being returned) skips this.
+            let options = self.connect_options();
             if self.size() == 0 {
-                connect_once(&self.connect_options()).await?;
+                connect_once(&options).await?;
             }
-            self.acquire().await.map_err(failure)
+            // A pool with connections but none idle (the host's work holds them) opens one
+            // of its own, with the same retries: the address tells a refusal at once.
+            let acquiring = self.acquire();
+            tokio::select! {
+                biased;
+                got = acquiring => got.map_err(|e| match e {
+                    sqlx::Error::PoolTimedOut => {
+                        pool_timed_out(Some(self.options().get_acquire_timeout()), table)
+                    }
+                    e => failure(e),
+                }),
+                found = refusal_behind(&options) => Err(found),
+            }
         };
         let mut conn = timeout_at(deadline, acquire)
             .await
             .map_err(|_| Failure::timeout())??;
         match timeout_at(deadline, select_one(&mut conn)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                release(conn, deadline);
+                Ok(())
+            }
             // Dropping the detached connection closes its socket; returned to the pool it would
             // be pinged on release with no deadline.
             Ok(Err(e)) => {
@@ -70,6 +88,23 @@ impl Pooled for PgPool {
     }
 }
 
+// NOTE: a `PoolConnection` dropped goes back to its pool through a task of sqlx's that pings
+// it first, with no deadline. A server that goes silent after answering `SELECT 1` keeps that
+// ping, and with it the connection's place in the pool, forever: every later check waits for
+// a connection in vain, and `Pool::close` at shutdown never returns. `return_to_pool` is that
+// same drop path, public in sqlx 0.8 but hidden from its docs: recheck it when sqlx moves.
+/// Hands `conn` back to its pool on a task of its own, so the check answers now, bounded by
+/// `deadline`: past it, the connection is closed and the pool may open another.
+fn release(mut conn: PoolConnection<Postgres>, deadline: Instant) {
+    let returning = conn.return_to_pool();
+    drop(conn);
+    tokio::spawn(async move {
+        if timeout_at(deadline, returning).await.is_err() {
+            log::debug!(target: "vitals::check", "postgres: a pooled connection was not returned by the deadline; closed");
+        }
+    });
+}
+
 /// One connection outside the pool; a host name that does not resolve is reason `dns`.
 async fn connect(options: &PgConnectOptions) -> Result<PgConnection, Failure> {
     if options.get_socket().is_none() {
@@ -95,6 +130,25 @@ async fn connect(options: &PgConnectOptions) -> Result<PgConnection, Failure> {
             _ => failure,
         }
     })
+}
+
+/// How long an acquire may take before the pool's address is asked whether it refuses: far
+/// more than a healthy pool takes to hand out or open a connection.
+const PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The refusal (or unresolvable name) at the pool's address, asked once an acquire has taken
+/// [`PATIENCE`]; pending for ever when the address accepts, the acquire's business then. A
+/// TCP connection that sends nothing leaves no line in the server's log.
+async fn refusal_behind(options: &PgConnectOptions) -> Failure {
+    tokio::time::sleep(PATIENCE).await;
+    if options.get_socket().is_none() {
+        if let Err(found) = super::net::connect(options.get_host(), options.get_port()).await {
+            if matches!(found.reason(), Reason::Refused | Reason::Dns) {
+                return Failure::new(found.reason(), format!("postgres: {found}"));
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 /// Connects once and closes: the server's answer to a new client, in milliseconds.

@@ -15,6 +15,7 @@ use rocket_db_pools::deadpool_redis::{self, redis};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
+use super::pooled::pool_timed_out;
 use super::{net, Attempt, Failure, Pooled, PooledCheck, Reason};
 use crate::pools::RedisManager;
 
@@ -97,6 +98,20 @@ impl RedisPool {
         }
     }
 
+    /// The pool's own timeout of `kind`.
+    fn timeout(&self, kind: managed::TimeoutType) -> Option<std::time::Duration> {
+        let timeouts = match self {
+            RedisPool::Managed(p) => p.timeouts(),
+            RedisPool::Host(p) => p.timeouts(),
+            RedisPool::At(p, _) => return p.timeout(kind),
+        };
+        match kind {
+            managed::TimeoutType::Wait => timeouts.wait,
+            managed::TimeoutType::Create => timeouts.create,
+            managed::TimeoutType::Recycle => timeouts.recycle,
+        }
+    }
+
     fn address(&self) -> Option<&Address> {
         match self {
             RedisPool::At(_, address) => Some(address),
@@ -162,10 +177,13 @@ impl Pooled for RedisPool {
         status.size >= status.max_size && status.available == 0
     }
 
-    async fn on_pooled(&self, deadline: Instant) -> Result<(), Attempt> {
+    async fn on_pooled(&self, deadline: Instant, table: Option<&str>) -> Result<(), Attempt> {
         // redis-rs has no response timeout: only this deadline bounds a paused or silent Redis.
         let mut pooled = match timeout_at(deadline, self.get()).await {
-            Err(_) | Ok(Err(PoolError::Timeout(_))) => return Err(Failure::timeout().into()),
+            Err(_) => return Err(Failure::timeout().into()),
+            Ok(Err(PoolError::Timeout(kind))) => {
+                return Err(pool_timed_out(self.timeout(kind), table).into())
+            }
             // The driver's own words ("Connection refused (os error 111)"), not deadpool's.
             // A name that does not resolve and a server refusing new clients end here.
             Ok(Err(PoolError::Backend(e))) => return Err(self.explain(e, deadline).await.into()),

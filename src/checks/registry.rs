@@ -129,7 +129,10 @@ impl Registry {
             checks.push(registered_check(name, check, settings));
         }
         for (name, declared) in &settings.checks {
-            if let Some(check) = declare(name, declared)? {
+            let built_in_redis = registered
+                .iter()
+                .any(|(n, s)| n == name && matches!(s, Source::ManagedRedis));
+            if let Some(check) = declare(name, declared, built_in_redis)? {
                 if declared.enabled {
                     checks.push(registered_check(name, check, settings));
                 }
@@ -155,12 +158,16 @@ impl Registry {
 }
 
 /// The check a `[health.checks.<name>]` table declares (`None` without a `kind`), after
-/// checking that it sets exactly the keys of its kind.
-fn declare(name: &str, table: &CheckSettings) -> Result<Option<Arc<dyn Check>>, String> {
+/// checking that it sets exactly the keys of its kind; `built_in_redis`: `name` is the
+/// built-in Redis check, which takes a `ca_file` (for a `rediss://` URL, see [`managed_redis`]).
+fn declare(
+    name: &str,
+    table: &CheckSettings,
+    built_in_redis: bool,
+) -> Result<Option<Arc<dyn Check>>, String> {
     let key = |key: &str| format!("health.checks.{name}.{key}");
     let Some(kind) = table.kind.as_deref() else {
-        // The built-in Redis takes a `ca_file` for its `rediss://` URL.
-        let own = |k: &&str| !(name == "redis" && *k == "ca_file");
+        let own = |k: &&str| !(built_in_redis && *k == "ca_file");
         return match table.kind_keys().find(own) {
             Some(k) => Err(format!(
                 "{}: only a declared check (with a kind) takes it",
@@ -229,9 +236,14 @@ fn pool_url(rocket: &Rocket<Build>, table: &str) -> String {
 }
 
 fn managed_postgres(rocket: &Rocket<Build>) -> Result<Arc<dyn Check>, String> {
-    let db = Db::fetch(rocket).ok_or("the Postgres pool (databases.postgres) did not start")?;
+    let db = Db::fetch(rocket).ok_or_else(|| {
+        crate::pools::table_error(rocket.figment(), "postgres")
+            .unwrap_or_else(|| "the Postgres pool (databases.postgres) did not start".to_owned())
+    })?;
     let secrets = url_secrets(&pool_url(rocket, "postgres"));
-    Ok(Arc::new(PostgresCheck::new(db.pool.clone(), secrets)))
+    Ok(Arc::new(
+        PostgresCheck::new(db.pool.clone(), secrets).table("postgres"),
+    ))
 }
 
 fn managed_redis(
@@ -245,13 +257,20 @@ fn managed_redis(
         .get("redis")
         .and_then(|c| c.ca_file.as_deref());
     if let Some(path) = ca_file {
+        if !crate::pools::without_tls_scheme(&url).1 {
+            return Err(
+                "health.checks.redis.ca_file: only a rediss:// URL makes a TLS handshake; \
+                 databases.redis.url is not one"
+                    .to_owned(),
+            );
+        }
         let roots = crate::tls::ca_file(path)
             .map_err(|why| format!("health.checks.redis.ca_file: {why}"))?;
         cache.pool.manager().trust(roots);
     }
     let secrets = url_secrets(&url);
     let pool = RedisPool::Managed(cache.pool.clone()).at(&url);
-    Ok(Arc::new(RedisCheck::new(pool, secrets)))
+    Ok(Arc::new(RedisCheck::new(pool, secrets).table("redis")))
 }
 
 #[cfg(test)]
@@ -274,7 +293,7 @@ mod tests {
     }
 
     fn error(pairs: &[(&str, &str)]) -> String {
-        match declare("q", &table(pairs)) {
+        match declare("q", &table(pairs), false) {
             Ok(_) => panic!("{pairs:?} was accepted"),
             Err(e) => e,
         }
@@ -302,10 +321,18 @@ mod tests {
         );
         let e = error(&[("kind", "http"), ("url", "https://h/"), ("tls", "true")]);
         assert_eq!(e, r#"health.checks.q.tls: not a key of kind = "http""#);
-        assert!(declare("redis", &table(&[("ca_file", "/x.pem")]))
+        assert!(declare("redis", &table(&[("ca_file", "/x.pem")]), true)
             .unwrap()
             .is_none());
-        let e = declare("database", &table(&[("ca_file", "/x.pem")]))
+        // A check of the host's that happens to be called redis makes no handshake of vitals'.
+        let e = declare("redis", &table(&[("ca_file", "/x.pem")]), false)
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("health.checks.redis.ca_file: only a declared check"),
+            "{e}"
+        );
+        let e = declare("database", &table(&[("ca_file", "/x.pem")]), false)
             .err()
             .unwrap();
         assert!(
@@ -316,14 +343,14 @@ mod tests {
 
     #[test]
     fn a_table_without_a_kind_declares_nothing() {
-        assert!(declare("database", &table(&[])).unwrap().is_none());
+        assert!(declare("database", &table(&[]), false).unwrap().is_none());
     }
 
     #[test]
     fn tcp_and_http_declarations_build_checks() {
-        assert!(declare("q", &table(&[("kind", "tcp"), ("address", "h:1")])).is_ok());
+        assert!(declare("q", &table(&[("kind", "tcp"), ("address", "h:1")]), false).is_ok());
         let http = table(&[("kind", "http"), ("url", "http://h/"), ("expect", "204")]);
-        assert!(declare("q", &http).unwrap().is_some());
+        assert!(declare("q", &http, false).unwrap().is_some());
     }
 
     #[test]

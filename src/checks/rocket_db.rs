@@ -26,6 +26,13 @@ where
     D::Pool: Clone,
 {
     let Some(db) = D::fetch(rocket) else {
+        let is_pg_lazy = std::any::TypeId::of::<D::Pool>() == std::any::TypeId::of::<PgLazy>();
+        let named = is_pg_lazy
+            .then(|| crate::pools::table_error(rocket.figment(), D::NAME))
+            .flatten();
+        if let Some(why) = named {
+            return Err(why);
+        }
         return Err(format!(
             "the database pool '{}' did not start: attach {}::init() to the app (when it is \
              attached, its own error is logged above)",
@@ -40,25 +47,26 @@ where
         .figment()
         .extract_inner(&format!("databases.{}.url", D::NAME))
         .unwrap_or_default();
-    Ok(for_pool((**db).clone(), &url))
+    Ok(for_pool((**db).clone(), D::NAME, &url))
 }
 
-/// The check for `pool` (configured with `url`): the kind vitals knows for its type, else a
-/// checkout.
-fn for_pool<P: Pool + Clone>(pool: P, url: &str) -> Arc<dyn Check> {
+/// The check for `pool` (configured by `databases.<table>`, whose URL is `url`): the kind
+/// vitals knows for its type, else a checkout.
+fn for_pool<P: Pool + Clone>(pool: P, table: &str, url: &str) -> Arc<dyn Check> {
     let secrets = url_secrets(url);
     let any: &dyn Any = &pool;
     if let Some(pg) = any.downcast_ref::<PgLazy>() {
-        return Arc::new(PostgresCheck::new(pg.pool.clone(), secrets).shared());
+        let check = PostgresCheck::new(pg.pool.clone(), secrets).table(table);
+        return Arc::new(check.shared());
     }
     // The URL lets a failed Redis connect tell a name that does not resolve, or a refusal.
     if let Some(redis) = any.downcast_ref::<deadpool_redis::Pool>() {
         let pool = RedisPool::Host(redis.clone()).at(url);
-        return Arc::new(RedisCheck::new(pool, secrets).shared());
+        return Arc::new(RedisCheck::new(pool, secrets).table(table).shared());
     }
     if let Some(redis) = any.downcast_ref::<RedisLazy>() {
         let pool = RedisPool::Managed(redis.pool.clone()).at(url);
-        return Arc::new(RedisCheck::new(pool, secrets).shared());
+        return Arc::new(RedisCheck::new(pool, secrets).table(table).shared());
     }
     Arc::new(Checkout { pool, secrets })
 }
@@ -126,7 +134,7 @@ mod tests {
     }
 
     async fn run(pool: Fake) -> Result<(), Failure> {
-        let check = for_pool(pool, "");
+        let check = for_pool(pool, "fake", "");
         let run = Run::new(Instant::now() + Duration::from_millis(50));
         check.run(&run).await
     }

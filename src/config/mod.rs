@@ -380,11 +380,29 @@ impl Settings {
                 .map(Into::into),
         );
         settings.health.validate()?;
+        validate_pools(figment)?;
         Ok(settings)
     }
 }
 
 mod redacted;
+
+/// Rejects a `databases.<name>.connect_timeout` of 0, which rocket_db_pools would take as a
+/// pool that gives up before it has tried: every check fails as `timeout` at once.
+fn validate_pools(figment: &Figment) -> Result<(), String> {
+    let tables: BTreeMap<String, figment::value::Dict> =
+        figment.extract_inner("databases").unwrap_or_default();
+    for (name, table) in tables {
+        let timeout = table.get("connect_timeout").and_then(|v| v.to_num());
+        if timeout.and_then(|n| n.to_u128_lossy()) == Some(0) {
+            return Err(format!(
+                "databases.{name}.connect_timeout = 0: must be at least 1 (seconds the pool may \
+                 take to open a connection)"
+            ));
+        }
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 // figment::Jail's closures must return figment's own (large) error type.

@@ -38,6 +38,16 @@ fn a_zero_timeout_is_refused_with_its_key() {
 }
 
 #[test]
+fn a_zero_connect_timeout_is_refused_naming_its_table() {
+    let err = settings(&[("databases.orders.connect_timeout", 0)]).unwrap_err();
+    assert!(
+        err.starts_with("databases.orders.connect_timeout = 0: must be at least 1"),
+        "{err}"
+    );
+    assert!(settings(&[("databases.orders.connect_timeout", 1)]).is_ok());
+}
+
+#[test]
 fn a_negative_value_is_refused_with_its_key() {
     let err = settings(&[("health.cache_ms", -5)]).unwrap_err();
     assert!(err.contains("cache_ms"), "{err}");

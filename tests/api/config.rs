@@ -144,3 +144,12 @@ async fn an_invalid_name_in_code_stops_launch_naming_it() {
     let lines = ignite_error(|| host(bad), "'Job Queue' is invalid").await;
     assert!(!lines.is_empty());
 }
+
+#[rocket::async_test]
+async fn a_zero_connect_timeout_stops_launch_naming_the_key() {
+    let lines = launch_error("databases.redis.connect_timeout", val(0)).await;
+    assert!(
+        lines.iter().any(|l| l.contains("must be at least 1")),
+        "{lines:?}"
+    );
+}

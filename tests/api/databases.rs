@@ -30,6 +30,17 @@ async fn hold_orders(mut db: Connection<Orders>, ms: u64) -> &'static str {
     "held"
 }
 
+/// Set while [`keep_orders`] holds its connection.
+static KEEPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Holds one Postgres connection of the host's pool for `ms`, sending nothing on it.
+#[get("/orders/keep?<ms>")]
+async fn keep_orders(_db: Connection<Orders>, ms: u64) -> &'static str {
+    KEEPING.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "kept"
+}
+
 /// Holds one Redis connection of the host's pool for `ms`.
 #[get("/sessions/hold?<ms>")]
 async fn hold_sessions(_db: Connection<Sessions>, ms: u64) -> &'static str {
@@ -157,4 +168,67 @@ async fn a_database_whose_pool_is_not_attached_stops_launch_naming_it() {
             && l.contains("Orders::init()")
     });
     assert!(named, "no error line names the missing pool");
+}
+
+#[rocket::async_test]
+async fn a_hosts_postgres_gone_after_launch_is_refused_at_once_not_at_the_deadline() {
+    let cluster = PgCluster::start(&[]).await;
+    capture_logs();
+    let figment = rocket::Config::figment()
+        .merge(("databases.orders.url", cluster.url()))
+        .merge(("databases.orders.max_connections", 2))
+        .merge(("health.timeout_ms", 5000))
+        .merge(("health.details", "always"));
+    let rocket = rocket::custom(figment)
+        .attach(Orders::init())
+        .mount("/", routes![keep_orders])
+        .attach(Vitals::new().database::<Orders>("orders"));
+    let app = TestApp {
+        client: Client::tracked(rocket).await.expect("the host app ignites"),
+    };
+    assert_eq!(app.get_ready().await.status, Status::Ok);
+    // The host's own handler holds a connection: the pool is neither empty nor idle.
+    let held = app.get("/orders/keep?ms=60000");
+    let probe = async {
+        let holding = eventually(Duration::from_secs(5), || async {
+            KEEPING.load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .await;
+        assert!(holding, "the handler never held its connection");
+        cluster.pg_ctl(&["stop", "-m", "immediate"]);
+        app.get_ready().await
+    };
+    let answer = tokio::select! {
+        answer = probe => answer,
+        held = held => panic!("the held request ended first: {:?} {:?}", held.status, held.json),
+    };
+    assert_eq!(answer.status, Status::ServiceUnavailable);
+    assert_eq!(
+        answer.check("orders")["reason"],
+        "refused",
+        "{:?}",
+        answer.json
+    );
+    assert!(
+        answer.elapsed < Duration::from_secs(1),
+        "{:?}",
+        answer.elapsed
+    );
+}
+
+#[rocket::async_test]
+async fn a_hosts_bad_postgres_url_stops_launch_naming_the_hosts_table() {
+    let rocket = host(val("mysql://app@db/orders"), redis_url(6379));
+    let ignited = rocket.ignite().await.map_err(|e| e.to_string());
+    assert!(ignited.is_err(), "launched with a mysql:// URL");
+    let errors: Vec<String> = logs()
+        .into_iter()
+        .filter(|l| l.contains(r#""level":"error""#))
+        .collect();
+    assert!(
+        errors.iter().any(|l| l.contains(
+            "databases.orders.url is not a valid Postgres URL: the scheme must be postgres://"
+        )),
+        "{errors:?}"
+    );
 }

@@ -240,3 +240,50 @@ async fn a_restarted_postgres_is_not_reported_as_an_outage() {
     let answer = app.get_ready().await;
     assert_eq!(answer.check_status("database"), "ok", "{answer:?}");
 }
+
+#[rocket::async_test]
+async fn a_redis_pool_giving_up_first_says_its_own_timeout_not_the_checks() {
+    let silent = Silent::start().await;
+    let app = spawn_app([
+        ("databases.redis.url", redis_url(silent.port)),
+        ("databases.redis.connect_timeout", val(1)),
+        ("health.timeout_ms", val(LONG_MS)),
+    ])
+    .await;
+    let answer = app.get_ready().await;
+    assert_eq!(answer.check_status("redis"), "timeout");
+    assert_eq!(
+        answer.check("redis")["error"],
+        "the pool opened no connection within 1 s (databases.redis.connect_timeout)"
+    );
+    assert!(
+        answer.elapsed < Duration::from_secs(1) + SLACK,
+        "took {:?}",
+        answer.elapsed
+    );
+}
+
+#[rocket::async_test]
+async fn a_postgres_pool_giving_up_first_says_its_own_timeout_not_the_checks() {
+    // Each connection answers one query, then goes silent: the first check's connection is
+    // still on its way back to the pool when the second asks for one.
+    let postgres = crate::shutdown::GoesSilent::start().await;
+    let app = spawn_app([
+        ("databases.postgres.url", val(postgres.url())),
+        ("databases.postgres.connect_timeout", val(1)),
+        ("health.timeout_ms", val(LONG_MS)),
+    ])
+    .await;
+    assert_eq!(app.get("/health/ready/database").await.status, Status::Ok);
+    let answer = app.get("/health/ready/database").await;
+    assert_eq!(answer.check_status("database"), "timeout");
+    assert_eq!(
+        answer.check("database")["error"],
+        "the pool opened no connection within 1 s (databases.postgres.connect_timeout)"
+    );
+    assert!(
+        answer.elapsed < Duration::from_secs(1) + SLACK,
+        "took {:?}",
+        answer.elapsed
+    );
+}

@@ -25,6 +25,7 @@ mod ready;
 mod reasons;
 mod secrets;
 mod secrets_corpus;
+mod shutdown;
 mod startup;
 mod status_page;
 mod surface;

@@ -165,7 +165,8 @@ async fn healthcheck_exits_1_within_3_s_when_the_server_never_answers() {
     let (code, took) = healthcheck(&[url], &[]).await;
     assert_eq!(code, 1);
     assert!(took >= Duration::from_secs(3), "gave up early: {took:?}");
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // 3 s, the process's start and exit included, with slack for a loaded machine.
+    assert!(took < Duration::from_millis(3400), "took {took:?}");
 }
 
 #[tokio::test]

@@ -500,6 +500,10 @@ async fn a_rediss_password_never_shows_and_a_bad_ca_file_stops_launch() {
     assert!(!answer.json.to_string().contains("hunter2secret"));
     let figment = vitals::figment()
         .merge(("health.checks.database.enabled", false))
+        .merge((
+            "databases.redis.url",
+            format!("rediss://localhost:{}", server.port),
+        ))
         .merge(("health.checks.redis.ca_file", "/no/such/ca.pem"));
     let ignited = vitals::build(figment)
         .ignite()
@@ -509,6 +513,25 @@ async fn a_rediss_password_never_shows_and_a_bad_ca_file_stops_launch() {
     assert!(logs()
         .iter()
         .any(|l| l.contains("health.checks.redis.ca_file: cannot read /no/such/ca.pem")));
+}
+
+#[rocket::async_test]
+async fn a_ca_file_on_a_plain_redis_url_stops_launch_naming_the_key() {
+    spawn_app([]).await; // installs the log capture
+    let figment = vitals::figment()
+        .merge(("databases.redis.url", "redis://127.0.0.1:6379"))
+        .merge(("health.checks.redis.ca_file", Pki::get().path("ca.pem")));
+    let ignited = vitals::build(figment)
+        .ignite()
+        .await
+        .map_err(|e| e.to_string());
+    assert!(ignited.is_err(), "a ca_file on redis:// was accepted");
+    assert!(
+        logs().iter().any(|l| l
+            .contains("health.checks.redis.ca_file: only a rediss:// URL makes a TLS handshake")),
+        "{:?}",
+        logs()
+    );
 }
 
 /// A private cluster with `ssl = on` and the certificate `cert`.
